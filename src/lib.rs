@@ -1,0 +1,34 @@
+//! pywebsocket-rs native core. This file only registers; each concern has its own module.
+//!
+//! Pure protocol code (no pyo3): `frame`, `utf8`, `deflate`, `engine`, `http_head`,
+//! `handshake`, `static_files`, `cgi`. Python edge: `py_engine`, `conn`, `py_server`, `logbridge`.
+
+pub mod cgi;
+pub mod conn;
+pub mod deflate;
+pub mod engine;
+pub mod error;
+pub mod frame;
+pub mod handshake;
+pub mod http_head;
+pub mod logbridge;
+pub mod py_engine;
+pub mod py_server;
+pub mod server;
+pub mod static_files;
+pub mod tls;
+pub mod transport;
+pub mod utf8;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    py_engine::register(m)?;
+    conn::register(m)?;
+    py_server::register(m)?;
+    logbridge::register(m)?;
+    handshake::register(m)?;
+    Ok(())
+}

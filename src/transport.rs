@@ -1,0 +1,54 @@
+//! The byte transport the protocol engine runs over. Implementations block; callers that
+//! hold the GIL must release it first (see `py_engine`).
+
+use std::io;
+
+/// The receive half: exact-size reads, as upstream `Stream._read` does.
+pub trait FrameRead {
+    /// Fill `buf` completely; `ErrorKind::UnexpectedEof` when the peer closed first.
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()>;
+}
+
+/// The send half: one call writes one whole frame (or raw chunk), in order.
+pub trait FrameWrite {
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()>;
+}
+
+/// In-memory transport for tests: reads come from `input` in chunks of at most `chunk`.
+#[derive(Debug, Default)]
+pub struct MemoryIo {
+    pub input: Vec<u8>,
+    pub pos: usize,
+    pub chunk: usize,
+    pub output: Vec<u8>,
+}
+
+impl MemoryIo {
+    pub fn new(input: Vec<u8>) -> Self {
+        MemoryIo { input, pos: 0, chunk: usize::MAX, output: Vec::new() }
+    }
+}
+
+impl FrameRead for MemoryIo {
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            let remaining = self.input.len() - self.pos;
+            if remaining == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "end of input"));
+            }
+            let take = (buf.len() - filled).min(remaining).min(self.chunk.max(1));
+            buf[filled..filled + take].copy_from_slice(&self.input[self.pos..self.pos + take]);
+            self.pos += take;
+            filled += take;
+        }
+        Ok(())
+    }
+}
+
+impl FrameWrite for MemoryIo {
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        self.output.extend_from_slice(data);
+        Ok(())
+    }
+}
