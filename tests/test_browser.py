@@ -11,7 +11,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from browser_support import (
     CHROMIUM,
     ServerProcess,
