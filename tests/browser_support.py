@@ -40,6 +40,22 @@ CHROMIUM_FLAGS = [
 ]
 
 
+# Echo that refuses every extension, so the browser's frames carry the message bytes as they are
+# (Chromium always offers permessage-deflate and compresses every message once it is accepted).
+ECHO_WITHOUT_EXTENSIONS_HANDLER = """\
+def web_socket_do_extra_handshake(request):
+    request.ws_extension_processors = []
+
+
+def web_socket_transfer_data(request):
+    while True:
+        message = request.ws_stream.receive_message()
+        if message is None:
+            return
+        request.ws_stream.send_message(message, binary=isinstance(message, bytes))
+"""
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -49,7 +65,9 @@ def free_port() -> int:
 class ServerProcess:
     """`python -m pywebsocket3.standalone` on 127.0.0.1, output kept in a file for failures."""
 
-    def __init__(self, log_dir: Path, extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self, log_dir: Path, extra_args: list[str] | None = None, docroot: Path = DOCROOT
+    ) -> None:
         self.port = free_port()
         self.log_path = log_dir / f"server-{self.port}.log"
         self._log = open(self.log_path, "wb")
@@ -62,7 +80,7 @@ class ServerProcess:
             "-p",
             str(self.port),
             "-d",
-            str(DOCROOT),
+            str(docroot),
             *(extra_args or []),
         ]
         self.process = subprocess.Popen(
@@ -158,6 +176,7 @@ window.wsTest = (() => {
   const encoder = new TextEncoder();
 
   function url(path) {
+    if (/^wss?:/.test(path)) return path;
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     return `${scheme}//${location.host}${path}`;
   }

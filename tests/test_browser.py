@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from browser_support import (
     CHROMIUM,
+    ECHO_WITHOUT_EXTENSIONS_HANDLER,
     ServerProcess,
     install_page_helpers,
     make_test_certificate,
@@ -55,6 +56,16 @@ def tls_server(tmp_path_factory, tls_files):
     process = ServerProcess(
         tmp_path_factory.mktemp("tls-server"), ["-t", "-k", str(key), "-c", str(cert)]
     )
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def plain_server(tmp_path_factory):
+    """A second server whose only handler is an echo that refuses permessage-deflate."""
+    docroot = tmp_path_factory.mktemp("plain-docroot")
+    (docroot / "echo_noext_wsh.py").write_text(ECHO_WITHOUT_EXTENSIONS_HANDLER)
+    process = ServerProcess(tmp_path_factory.mktemp("plain-server"), docroot=docroot)
     yield process
     process.stop()
 
@@ -209,6 +220,17 @@ def test_binary_echo_all_sizes(page, container):
         page, "return await wsTest.echo('/echo', args[0], args[1]);", container, SIZES
     )
     assert_echoes(outcome, "ArrayBuffer" if container == "arraybuffer" else "Blob")
+
+
+@pytest.mark.parametrize("kind", ["text", "arraybuffer", "blob"])
+def test_echo_frame_length_boundaries_without_deflate(page, plain_server, kind):
+    # Uncompressed, 125/126/65535/65536 are exactly the 7-bit, 16-bit and 64-bit length edges.
+    url = f"ws://127.0.0.1:{plain_server.port}/echo_noext"
+    outcome = run_async(
+        page, "return await wsTest.echo(args[0], args[1], args[2]);", url, kind, SIZES
+    )
+    assert outcome["extensions"] == ""
+    assert_echoes(outcome, {"text": "string", "arraybuffer": "ArrayBuffer", "blob": "Blob"}[kind])
 
 
 def test_subprotocol_selection(page):
