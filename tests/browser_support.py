@@ -5,19 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-# Overrides let the same suite run against another build (e.g. the original pywebsocket3).
+# Lets the same suite run against another build of the server (e.g. the original pywebsocket3).
 SERVER_PYTHON = os.environ.get("PYWS_BROWSER_PYTHON", sys.executable)
-DOCROOT = Path(os.environ.get("PYWS_BROWSER_DOCROOT", REPO_ROOT / "examples"))
 
 # Flags from issue 7, plus a resolver rule so that no host name can resolve to anything.
 CHROMIUM_FLAGS = [
@@ -38,82 +35,6 @@ CHROMIUM_FLAGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     "--window-size=1400,900",
 ]
-
-
-# Echo that refuses every extension, so the browser's frames carry the message bytes as they are
-# (Chromium always offers permessage-deflate and compresses every message once it is accepted).
-ECHO_WITHOUT_EXTENSIONS_HANDLER = """\
-def web_socket_do_extra_handshake(request):
-    request.ws_extension_processors = []
-
-
-def web_socket_transfer_data(request):
-    while True:
-        message = request.ws_stream.receive_message()
-        if message is None:
-            return
-        request.ws_stream.send_message(message, binary=isinstance(message, bytes))
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class ServerProcess:
-    """`python -m pywebsocket3.standalone` on 127.0.0.1, output kept in a file for failures."""
-
-    def __init__(
-        self, log_dir: Path, extra_args: list[str] | None = None, docroot: Path = DOCROOT
-    ) -> None:
-        self.port = free_port()
-        self.log_path = log_dir / f"server-{self.port}.log"
-        self._log = open(self.log_path, "wb")
-        command = [
-            SERVER_PYTHON,
-            "-m",
-            "pywebsocket3.standalone",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-d",
-            str(docroot),
-            *(extra_args or []),
-        ]
-        self.process = subprocess.Popen(
-            command, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT
-        )
-        self._wait_until_listening()
-
-    def _wait_until_listening(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"server did not listen within {timeout}s:\n{self.log_text()}")
-
-    def log_text(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")[-20000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self._log.close()
 
 
 def make_test_certificate(directory: Path) -> tuple[Path, Path, str]:
