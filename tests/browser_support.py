@@ -26,6 +26,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
+    "--disable-dev-shm-usage",
     "--no-default-browser-check",
     "--disable-default-apps",
     "--disable-extensions",

@@ -179,6 +179,13 @@ def test_page_is_self_contained_and_styled(page, server):
     assert severe == []
 
 
+def test_root_serves_the_console_page(browser, server):
+    # The README tells users to open http://host:port/ (a directory serves its index.html).
+    browser.get(f"http://127.0.0.1:{server.port}/")
+    assert browser.title == "pywebsocket-rs console"
+    assert browser.execute_script("return typeof window.wsConsole;") == "object"
+
+
 def test_static_files_have_browser_content_types(server):
     for name, expected in [
         ("index.html", "text/html"),
