@@ -78,6 +78,7 @@ def browser(tls_files):
 @pytest.fixture
 def page(browser, server):
     """The console page loaded over http, with the wsTest helpers installed."""
+    browser.get_log("browser")  # drop console messages left by earlier tests
     browser.get(f"http://127.0.0.1:{server.port}/index.html")
     install_page_helpers(browser)
     yield browser
@@ -93,7 +94,7 @@ def page(browser, server):
 
 
 def wait_for(driver, condition, message):
-    return WebDriverWait(driver, WAIT_SECONDS).until(lambda d: condition(d), message)
+    return WebDriverWait(driver, WAIT_SECONDS).until(condition, message)
 
 
 def text_of(driver, element_id):
@@ -149,7 +150,9 @@ def ui_close(driver, code, reason):
     field = driver.find_element(By.ID, "close-code")
     field.clear()
     field.send_keys(str(code))
-    driver.find_element(By.ID, "close-reason").send_keys(reason)
+    reason_field = driver.find_element(By.ID, "close-reason")
+    reason_field.clear()
+    reason_field.send_keys(reason)
     driver.find_element(By.ID, "close-button").click()
 
 
