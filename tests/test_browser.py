@@ -393,6 +393,16 @@ def test_ui_echo_flow_and_screenshot(page, tmp_path):
     assert incoming[0].get_attribute("data-size") == "27"
     assert "Hello from the console page" in incoming[0].text
 
+    # bufferedAmount grows synchronously in send(), so the live panel must show it once.
+    page.execute_script(
+        """
+        const cell = document.getElementById('state-buffered');
+        window.maxShownBuffered = 0;
+        new MutationObserver(() => {
+          window.maxShownBuffered = Math.max(window.maxShownBuffered, Number(cell.textContent));
+        }).observe(cell, {childList: true, characterData: true, subtree: true});
+        """
+    )
     ui_choose_kind(page, "random")
     count = page.find_element(By.ID, "random-count")
     count.clear()
@@ -401,6 +411,8 @@ def test_ui_echo_flow_and_screenshot(page, tmp_path):
     incoming = wait_for_entries(page, "in", 2)
     assert incoming[1].get_attribute("data-kind") == "binary ArrayBuffer"
     assert incoming[1].get_attribute("data-size") == "4096"
+    assert page.execute_script("return window.maxShownBuffered;") >= 4096
+    wait_for(page, lambda d: text_of(d, "state-buffered") == "0", "bufferedAmount never drained")
 
     ui_choose_kind(page, "hex")
     Select(page.find_element(By.ID, "binary-container")).select_by_value("blob")
