@@ -142,16 +142,22 @@ pub fn read_payload(
     let len = usize::try_from(header.payload_len)
         .map_err(|_| WsError::MessageTooBig("Frame payload does not fit in memory".into()))?;
     let start = out.len();
-    // Grow with what actually arrives, so a large declared length costs no memory up front.
+    read_into(io, len, out)?;
+    if let Some(key) = header.mask_key {
+        apply_mask(&mut out[start..], key, 0);
+    }
+    Ok(())
+}
+
+/// Appends exactly `len` bytes to `out`, growing it as data arrives rather than up front.
+pub fn read_into(io: &mut impl FrameRead, len: usize, out: &mut Vec<u8>) -> WsResult<()> {
+    let start = out.len();
     let mut filled = 0;
     while filled < len {
         let step = (len - filled).min(filled.max(PAYLOAD_STEP));
         out.resize(start + filled + step, 0);
         read_exact(io, &mut out[start + filled..])?;
         filled += step;
-    }
-    if let Some(key) = header.mask_key {
-        apply_mask(&mut out[start..], key, 0);
     }
     Ok(())
 }
