@@ -96,7 +96,7 @@ fn python_repr(text: &str) -> String {
 }
 
 /// `//evil.example/x` becomes `/evil.example/x` so a redirect cannot leave the site (gh-87389).
-fn collapse_leading_slashes(target: &str) -> &str {
+pub(crate) fn collapse_leading_slashes(target: &str) -> &str {
     if target.starts_with("//") {
         &target[target.len() - target.trim_start_matches('/').len() - 1..]
     } else {
