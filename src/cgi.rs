@@ -82,6 +82,7 @@ fn collapse_path(decoded: &str) -> Option<String> {
 
 /// The script a request runs, if its path is under one of `cgi_paths` and names an
 /// executable regular file; otherwise None and the request is served as a static file.
+/// Does one blocking stat of the candidate file (only for paths under `cgi_paths`).
 pub fn script_for(
     req: &HttpRequest,
     cgi_paths: &[String],
@@ -216,7 +217,7 @@ async fn spawn(req: &HttpRequest, script: &CgiScript, ctx: &CgiContext) -> io::R
     loop {
         match command.spawn() {
             // ETXTBSY: another thread forked while the script was open for writing.
-            Err(err) if err.raw_os_error() == Some(26) && attempts < 5 => {
+            Err(err) if err.kind() == io::ErrorKind::ExecutableFileBusy && attempts < 5 => {
                 attempts += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }

@@ -4,6 +4,7 @@
 
 pub mod http_error;
 pub mod httpdate;
+mod listing;
 pub mod mime;
 pub mod path;
 
@@ -228,8 +229,6 @@ async fn send_error<S: AsyncWrite + Unpin>(
     stream.flush().await?;
     Ok(status)
 }
-
-mod listing;
 
 #[cfg(test)]
 mod tests;

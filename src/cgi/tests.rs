@@ -212,3 +212,25 @@ async fn script_that_cannot_start_gets_500() {
         "{response}"
     );
 }
+
+#[tokio::test]
+async fn large_body_and_output_stream_through_small_buffers() {
+    let root = docroot();
+    let script = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\n\
+        echo \"got $(wc -c)\"\nhead -c 3000000 /dev/zero\n";
+    write_script(&root.path().join("cgi-bin/big.sh"), script, 0o755);
+    let body = vec![b'x'; 2_000_000];
+    let req = request(
+        "POST",
+        "/cgi-bin/big.sh",
+        &[("Content-Length", "2000000")],
+        &body[..1000],
+    );
+    let script = script_for(&req, &cgi_paths(), root.path()).expect("script");
+    let (result, response) = exchange(req, script, false, &body[1000..]).await;
+    assert_eq!(result.expect("run"), 200);
+    let (_, output) = response.split_once("\r\n\r\n").expect("headers");
+    let (first, rest) = output.split_once('\n').expect("first line");
+    assert_eq!(first.trim(), "got 2000000");
+    assert_eq!(rest.len(), 3_000_000);
+}

@@ -250,6 +250,66 @@ mod tests {
         assert!(body.is_empty());
     }
 
+    /// What CPython's own send_error writes, Date line removed.
+    fn python_send_error(code: u16, message: Option<&str>, command: &str) -> Vec<u8> {
+        let script = "import io, sys, http.server as s\n\
+            h = object.__new__(s.BaseHTTPRequestHandler)\n\
+            h.request_version, h.command, h.requestline = 'HTTP/1.1', sys.argv[3], ''\n\
+            h.wfile = io.BytesIO()\n\
+            h.log_message = lambda *a: None\n\
+            h.version_string = lambda: 'S'\n\
+            h.date_time_string = lambda: 'D'\n\
+            h.send_error(int(sys.argv[1]), sys.argv[2] or None)\n\
+            sys.stdout.buffer.write(h.wfile.getvalue())\n";
+        let output = std::process::Command::new("python3")
+            .args([
+                "-c",
+                script,
+                &code.to_string(),
+                message.unwrap_or(""),
+                command,
+            ])
+            .output()
+            .expect("python3 runs");
+        assert!(output.status.success(), "{output:?}");
+        output.stdout
+    }
+
+    fn without_date(response: &[u8]) -> Vec<u8> {
+        let text = String::from_utf8_lossy(response);
+        let mut lines: Vec<&str> = text.split("\r\n").collect();
+        lines.retain(|line| !line.starts_with("Date: "));
+        lines.join("\r\n").into_bytes()
+    }
+
+    #[test]
+    fn byte_for_byte_like_cpython() {
+        let cases: &[(u16, Option<&str>)] = &[
+            (404, Some("File not found")),
+            (403, None),
+            (400, Some("Bad request version ('HTTP/9') & <more>")),
+            (431, None),
+            (501, Some("Unsupported method ('PUT')")),
+            (503, None),
+            (304, None),
+            (599, None),
+        ];
+        for (code, message) in cases {
+            let ours = without_date(&error_response(*code, *message, "S"));
+            let theirs = without_date(&python_send_error(*code, *message, "GET"));
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&theirs)
+            );
+            let ours = without_date(&error_response_with(*code, *message, "S", false));
+            let theirs = without_date(&python_send_error(*code, *message, "HEAD"));
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&theirs)
+            );
+        }
+    }
+
     #[test]
     fn phrases_used_by_the_server() {
         for (code, phrase) in [

@@ -85,6 +85,63 @@ mod tests {
         assert_eq!(translated(""), "/srv/docroot");
     }
 
+    /// The same targets through CPython's SimpleHTTPRequestHandler.translate_path.
+    fn python_translate(targets: &[String]) -> Vec<String> {
+        use std::io::Write;
+        let script = "import sys, http.server as s\n\
+            h = object.__new__(s.SimpleHTTPRequestHandler)\n\
+            h.directory = '/srv/docroot'\n\
+            for line in sys.stdin.read().split('\\n')[:-1]:\n    \
+                print(h.translate_path(line))\n";
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut input = targets.join("\n");
+        input.push('\n');
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input.as_bytes()).expect("write");
+        drop(stdin);
+        let output = child.wait_with_output().expect("python3 output");
+        assert!(output.status.success());
+        let text = String::from_utf8(output.stdout).expect("utf-8");
+        text.split('\n')
+            .take(targets.len())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn same_as_cpython_for_random_targets() {
+        let alphabet: Vec<&str> = vec![
+            "/", "/", "/", ".", "..", "a", "b", "%2e", "%2E", "%2f", "%2F", "%5c", "\\", "?", "#",
+            " ", "%20", "%", "%4", "%41", "%00", "~", "+", "é", "%C3%A9", "//", "/./", "/../",
+        ];
+        // A fixed linear congruential sequence: reproducible without extra crates.
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |bound: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize % bound
+        };
+        let targets: Vec<String> = (0..2000)
+            .map(|_| {
+                let pieces = next(12);
+                (0..pieces)
+                    .map(|_| alphabet[next(alphabet.len())])
+                    .collect()
+            })
+            .collect();
+        let expected = python_translate(&targets);
+        assert_eq!(expected.len(), targets.len());
+        for (target, theirs) in targets.iter().zip(expected) {
+            assert_eq!(translated(target), theirs, "target {target:?}");
+        }
+    }
+
     proptest! {
         #[test]
         fn never_escapes_the_root(target in "[a-zA-Z0-9./%?#\\\\ -]{0,64}") {
