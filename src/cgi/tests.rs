@@ -234,3 +234,30 @@ async fn large_body_and_output_stream_through_small_buffers() {
     assert_eq!(first.trim(), "got 2000000");
     assert_eq!(rest.len(), 3_000_000);
 }
+
+#[tokio::test]
+async fn tcp_client_that_disconnects_gets_the_script_killed() {
+    let root = docroot();
+    let req = request("GET", "/cgi-bin/forever.sh", &[], b"");
+    let script = script_for(&req, &cgi_paths(), root.path()).expect("script");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.expect("accept");
+        run(&mut socket, &req, script, &context(false)).await
+    });
+    let mut client = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let mut first = [0u8; 64];
+    assert!(client.read(&mut first).await.expect("read") > 0);
+    assert!(first.starts_with(b"HTTP/1.0 200 Script output follows\r\n"));
+    drop(client);
+    let finished = tokio::time::timeout(Duration::from_secs(10), server).await;
+    let result = finished
+        .expect("run returns once the client is gone")
+        .expect("join");
+    assert!(result.is_err());
+}
