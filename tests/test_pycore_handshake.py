@@ -331,7 +331,9 @@ def test_handshaker_base_subclass_like_http2():
         ("sec-websocket-protocol", "chat"),
         ("origin", "https://example.com"),
     ]
-    request = Request(connection, headers, method="CONNECT", protocol="HTTP/2")
+    request = Request(connection, [], method="CONNECT", protocol="HTTP/2")
+    # HTTP/2 pseudo-headers do not parse as HTTP/1 headers; embedders pass a mapping.
+    request.headers_in = dict(headers)
 
     def choose(request):
         request.ws_protocol = "chat"

@@ -46,7 +46,10 @@ def read_server_frame(sock):
 def make_stream(options=None, dispatcher=None, deflate_offer=None):
     connection, client = socket_pair()
     request = Request(connection, [])
+    # What the handshake sets before the stream exists.
     request.ws_version = common.VERSION_HYBI_LATEST
+    request.ws_close_code = None
+    request.ws_close_reason = None
     if dispatcher is not None:
         request._dispatcher = dispatcher
     options = options or stream.StreamOptions()
@@ -152,10 +155,10 @@ def test_ping_pong_handling():
 
 def test_peer_close_default_reply_and_state():
     request, ws, client = make_stream()
-    client.sendall(client_frame(8, struct.pack("!H", 3333) + b"bye \xff"))
+    client.sendall(client_frame(8, struct.pack("!H", 3333) + "bye \u00e9".encode()))
     assert ws.receive_message() is None
     assert request.ws_close_code == 3333
-    assert request.ws_close_reason == "bye \ufffd"
+    assert request.ws_close_reason == "bye \u00e9"
     assert request.client_terminated and request.server_terminated
     assert read_server_frame(client) == (0x88, b"\x03\xe8")
     with pytest.raises(stream.BadOperationException):
@@ -197,8 +200,8 @@ def test_private_close_processing_called_directly():
     request, ws, client = make_stream()
     with pytest.raises(stream.InvalidFrameException):
         ws._process_close_message(b"\x03")
-    ws._process_close_message(struct.pack("!H", 1000) + b"ok")
-    assert request.ws_close_reason == "ok"
+    ws._process_close_message(struct.pack("!H", 1000) + b"ok\xff")
+    assert request.ws_close_reason == "ok\ufffd"
     assert read_server_frame(client) == (0x88, b"\x03\xe8")
 
 

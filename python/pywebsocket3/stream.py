@@ -259,9 +259,11 @@ class Stream:
     # ------------------------------------------------------------------ raw I/O
 
     def _prefix_write_error(self, error):
-        util.prepend_message_to_exception(
-            "Failed to send message to %r: " % (_remote_addr(self._request.connection),), error
-        )
+        prefix = "Failed to send message to %r: " % (_remote_addr(self._request.connection),)
+        if isinstance(error, OSError) and error.strerror:
+            # str(OSError) shows errno and strerror, not args.
+            error.strerror = prefix + error.strerror
+        util.prepend_message_to_exception(prefix, error)
 
     def _write(self, bytes_to_write):
         """Raw bytes, in order with frames; errors get the remote address prepended."""
