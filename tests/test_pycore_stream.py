@@ -307,7 +307,8 @@ def test_message_size_limit():
 
 def test_raw_io_and_private_frame_methods():
     request, ws, client = make_stream()
-    client.sendall(b"raw" + client_frame(1, b"Hel", fin=0) + client_frame(0, b"lo"))
+    client.sendall(b"line\nraw" + client_frame(1, b"Hel", fin=0) + client_frame(0, b"lo"))
+    assert ws._read_until(b"\n") == b"line"
     assert ws.receive_bytes(3) == b"raw"
     assert ws._receive_frame() == (1, b"Hel", 0, 0, 0, 0)
     frame = ws._receive_frame_as_frame_object()
