@@ -105,7 +105,20 @@ def _dynamic_config(options):
 
 
 def _native_config(options):
-    """The dict given to ``_native.Server``; every option read with a default."""
+    """The dict given to ``_native.Server``; every option read with a default.
+
+    Keys: ``addresses`` list of ``(family: int AF_INET/AF_INET6, host: str, port: int)``
+    (port 0: the first bind picks it, the others reuse it; a failing bind is skipped);
+    ``backlog`` int; ``document_root`` absolute str; ``cgi_paths`` list of URL
+    prefixes; ``tls`` None or ``{private_key, certificate, client_auth: bool,
+    client_cert_optional: bool, client_ca}`` (absolute paths, '' when unset);
+    ``python_version`` str (for the Server header); and the keys of
+    ``_dynamic_config``, which ``Server.update`` receives again when they change:
+    ``basic_auth`` None or the exact Authorization value; ``validation_host`` None or
+    str; ``validation_port`` None or int; ``handshake_timeout`` float seconds;
+    ``max_header_bytes`` int; ``max_connections`` int (0: unlimited);
+    ``ping_interval``/``ping_timeout`` None or float seconds.
+    """
     config = {
         "addresses": _listen_addresses(
             getattr(options, "server_host", "") or "", int(getattr(options, "port", 80))
