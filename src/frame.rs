@@ -190,6 +190,42 @@ pub fn too_big(size: u64, limit: u64) -> WsError {
     ))
 }
 
+/// The size of the frame at the start of `buf` if all of it is there (header and payload).
+pub fn complete_frame_len(buf: &[u8]) -> Option<usize> {
+    let second = *buf.get(1)?;
+    let (ext, len) = match second & 0x7f {
+        126 => (
+            2,
+            u64::from(u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?)),
+        ),
+        127 => (8, u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?)),
+        short => (0, u64::from(short)),
+    };
+    let key = if second & 0x80 != 0 { 4 } else { 0 };
+    let total = usize::try_from(len).ok()?.checked_add(2 + ext + key)?;
+    (buf.len() >= total).then_some(total)
+}
+
+/// A `FrameRead` over bytes already in memory.
+pub struct SliceReader<'a> {
+    pub data: &'a [u8],
+}
+
+impl FrameRead for SliceReader<'_> {
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        if self.data.len() < buf.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "end of buffered data",
+            ));
+        }
+        let (head, rest) = self.data.split_at(buf.len());
+        buf.copy_from_slice(head);
+        self.data = rest;
+        Ok(())
+    }
+}
+
 /// XORs `data` with `key`, starting at key position `offset % 4`; 8 bytes per step.
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
     let shift = offset % 4;
@@ -380,6 +416,22 @@ mod tests {
                 .collect();
             assert_eq!(fast, slow);
         }
+    }
+
+    #[test]
+    fn complete_frame_len_needs_every_byte() {
+        let frame = frame_bytes(2, true, &[7; 300], true);
+        for cut in 0..frame.len() {
+            assert_eq!(complete_frame_len(&frame[..cut]), None, "{cut}");
+        }
+        assert_eq!(complete_frame_len(&frame), Some(frame.len()));
+        let mut two = frame.clone();
+        two.extend_from_slice(b"\x81");
+        assert_eq!(complete_frame_len(&two), Some(frame.len()));
+        assert_eq!(
+            complete_frame_len(b"\x82\xff\xff\xff\xff\xff\xff\xff\xff\xff"),
+            None
+        );
     }
 
     proptest! {

@@ -1,66 +1,21 @@
 """stream.Stream over a socketpair connection object (the embedder path), and msgutil."""
 
 import io
-import os
 import struct
 import threading
-import zlib
 
 import pytest
-from pycore_helpers import Dispatcher, Request, recv_exactly, socket_pair
+from pycore_helpers import (
+    ClientConnection,
+    Dispatcher,
+    Request,
+    client_frame,
+    make_stream,
+    read_server_frame,
+    recv_exactly,
+)
 from pywebsocket3 import common, msgutil, stream
 from pywebsocket3._stream_exceptions import MessageTooBigException, ProtocolViolationException
-from pywebsocket3.extensions import PerMessageDeflateExtensionProcessor, _PerMessageDeflateFramer
-
-_KEY = b"\x0f\x1e\x2d\x3c"
-
-
-def client_frame(opcode, payload, fin=1, rsv1=0, rsv3=0, masked=True):
-    """A frame as a browser sends it, built independently of the code under test."""
-    first = (fin << 7) | (rsv1 << 6) | (rsv3 << 4) | opcode
-    n = len(payload)
-    mask_bit = 0x80 if masked else 0
-    if n < 126:
-        header = bytes([first, mask_bit | n])
-    elif n < 65536:
-        header = bytes([first, mask_bit | 126]) + struct.pack("!H", n)
-    else:
-        header = bytes([first, mask_bit | 127]) + struct.pack("!Q", n)
-    if not masked:
-        return header + payload
-    return header + _KEY + bytes(b ^ _KEY[i % 4] for i, b in enumerate(payload))
-
-
-def read_server_frame(sock):
-    """(first byte, payload) of one unmasked frame."""
-    first, second = recv_exactly(sock, 2)
-    assert not second & 0x80, "server frames are never masked"
-    length = second & 0x7F
-    if length == 126:
-        length = struct.unpack("!H", recv_exactly(sock, 2))[0]
-    elif length == 127:
-        length = struct.unpack("!Q", recv_exactly(sock, 8))[0]
-    return first, recv_exactly(sock, length)
-
-
-def make_stream(options=None, dispatcher=None, deflate_offer=None):
-    connection, client = socket_pair()
-    request = Request(connection, [])
-    # What the handshake sets before the stream exists.
-    request.ws_version = common.VERSION_HYBI_LATEST
-    request.ws_close_code = None
-    request.ws_close_reason = None
-    if dispatcher is not None:
-        request._dispatcher = dispatcher
-    options = options or stream.StreamOptions()
-    request.ws_extension_processors = []
-    if deflate_offer is not None:
-        processor = PerMessageDeflateExtensionProcessor(common.parse_extensions(deflate_offer)[0])
-        assert processor.get_extension_response() is not None
-        processor.setup_stream_options(options)
-        request.ws_extension_processors.append(processor)
-    request.ws_stream = stream.Stream(request, options)
-    return request, request.ws_stream, client
 
 
 def test_send_message_framing():
@@ -307,7 +262,8 @@ def test_message_size_limit():
 
 def test_raw_io_and_private_frame_methods():
     request, ws, client = make_stream()
-    client.sendall(b"raw" + client_frame(1, b"Hel", fin=0) + client_frame(0, b"lo"))
+    client.sendall(b"line\nraw" + client_frame(1, b"Hel", fin=0) + client_frame(0, b"lo"))
+    assert ws._read_until(b"\n") == b"line"
     assert ws.receive_bytes(3) == b"raw"
     assert ws._receive_frame() == (1, b"Hel", 0, 0, 0, 0)
     frame = ws._receive_frame_as_frame_object()
@@ -337,7 +293,7 @@ def test_write_error_names_the_peer():
 
 def test_client_mode_streams_talk_to_each_other():
     server_request, server, sock = make_stream()
-    client_request = Request(_ClientConnection(sock), [])
+    client_request = Request(ClientConnection(sock), [])
     options = stream.StreamOptions()
     options.mask_send = True
     options.unmask_receive = False
@@ -353,118 +309,6 @@ def test_client_mode_streams_talk_to_each_other():
     done.join(10)
     assert server_request.ws_close_code == 1000
     assert client_request.server_terminated and client_request.client_terminated
-
-
-class _ClientConnection:
-    """echo_client's ClientConnection: read(n) may return fewer bytes (recv)."""
-
-    def __init__(self, sock):
-        self._sock = sock
-        self.remote_addr = ("127.0.0.1", 1)
-
-    def read(self, n):
-        return self._sock.recv(n)
-
-    def write(self, data):
-        self._sock.sendall(data)
-
-
-def _zlib_messages(*messages, window_bits=15, reset=False):
-    out = []
-    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -window_bits)
-    for message in messages:
-        data = compressor.compress(message) + compressor.flush(zlib.Z_SYNC_FLUSH)
-        out.append(data[:-4])
-        if reset:
-            compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -window_bits)
-    return out
-
-
-def test_deflate_send_is_byte_exact():
-    request, ws, client = make_stream(deflate_offer="permessage-deflate")
-    assert [type(f).__name__ for f in ws._options.outgoing_message_filters] == ["_MarkerFilter"]
-    ws.send_message("Hello")
-    ws.send_message("Hello")
-    assert read_server_frame(client) == (0xC1, bytes.fromhex("f248cdc9c90700"))
-    assert read_server_frame(client) == (0xC1, bytes.fromhex("f200110000"))
-    ws.send_message("")
-    assert read_server_frame(client) == (0xC1, b"\x00")
-    # RSV1 only on the first frame of a fragmented message.
-    ws.send_message("Hel", end=False)
-    ws.send_message("lo", end=True)
-    first, second = read_server_frame(client), read_server_frame(client)
-    assert first[0] == 0x41 and second[0] == 0x80
-    request.ws_extension_processors[0].disable_outgoing_compression()
-    ws.send_message("plain")
-    assert read_server_frame(client) == (0x81, b"plain")
-    request.ws_extension_processors[0].enable_outgoing_compression()
-    ws.send_message(b"\x00\x00", binary=True)
-    assert read_server_frame(client)[0] == 0xC2
-
-
-def test_deflate_no_context_takeover_and_window():
-    request, ws, client = make_stream(
-        deflate_offer="permessage-deflate; server_no_context_takeover"
-    )
-    ws.send_message("Hello")
-    ws.send_message("Hello")
-    assert read_server_frame(client) == (0xC1, bytes.fromhex("f248cdc9c90700"))
-    assert read_server_frame(client) == (0xC1, bytes.fromhex("f248cdc9c90700"))
-
-    request, ws, client = make_stream(deflate_offer="permessage-deflate; server_max_window_bits=9")
-    text = os.urandom(300).hex()
-    ws.send_message(text + text)
-    assert read_server_frame(client) == (
-        0xC1,
-        _zlib_messages((text + text).encode(), window_bits=9)[0],
-    )
-
-
-def test_deflate_bfinal():
-    request, ws, client = make_stream(deflate_offer="permessage-deflate")
-    request.ws_extension_processors[0].set_bfinal(True)
-    ws.send_message("Hello")
-    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
-    expected = compressor.compress(b"Hello") + compressor.flush(zlib.Z_FINISH) + b"\x00"
-    assert read_server_frame(client) == (0xC1, expected)
-
-
-def test_deflate_receive():
-    request, ws, client = make_stream(deflate_offer="permessage-deflate")
-    hello1, hello2 = _zlib_messages(b"Hello", b"Hello")
-    client.sendall(
-        client_frame(1, hello1, rsv1=1)
-        + client_frame(1, hello2[:2], fin=0, rsv1=1)
-        + client_frame(0, hello2[2:])
-        + client_frame(2, b"not compressed")
-    )
-    assert ws.receive_message() == "Hello"
-    assert ws.receive_message() == "Hello"
-    assert ws.receive_message() == b"not compressed"
-
-    # client_no_context_takeover offered: every message is its own stream.
-    request, ws, client = make_stream(
-        deflate_offer="permessage-deflate; client_no_context_takeover"
-    )
-    a, b = _zlib_messages(b"abcabc", b"abcabc", reset=True)
-    client.sendall(client_frame(1, a, rsv1=1) + client_frame(1, b, rsv1=1))
-    assert ws.receive_message() == "abcabc"
-    assert ws.receive_message() == "abcabc"
-
-
-def test_client_mode_deflate_framer():
-    server_request, server, sock = make_stream(deflate_offer="permessage-deflate")
-    framer = _PerMessageDeflateFramer(None, False)
-    framer.set_compress_outgoing_enabled(True)
-    options = stream.StreamOptions()
-    options.mask_send = True
-    options.unmask_receive = False
-    framer.setup_stream_options(options)
-    client = stream.Stream(Request(_ClientConnection(sock), []), options)
-    client.send_message("Hello")
-    assert server.receive_message() == "Hello"
-    server.send_message("World")
-    assert client.receive_message() == "World"
 
 
 def test_frame_helpers():

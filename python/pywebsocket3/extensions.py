@@ -263,8 +263,12 @@ class _PerMessageDeflateFramer:
     def set_bfinal(self, value):
         self._bfinal = bool(value)
         if self._engine is not None:
-            # The engine takes bfinal with the other settings; set them again.
-            self._engine.enable_deflate(**self._engine_settings())
+            set_bfinal = getattr(self._engine, "set_bfinal", None)
+            if set_bfinal is not None:
+                set_bfinal(self._bfinal)
+            else:
+                # Re-enabling restarts both directions: only safe before any message.
+                self._engine.enable_deflate(**self._engine_settings())
 
     def set_compress_outgoing_enabled(self, value):
         self._compress_outgoing_enabled = bool(value)

@@ -286,6 +286,15 @@ class Stream:
         """Exactly ``length`` raw bytes from the connection (after any buffered frame data)."""
         return self._read(length)
 
+    def _read_until(self, delim_char):
+        """Raw bytes up to (not including) ``delim_char``, read one byte at a time."""
+        read_bytes = []
+        while True:
+            ch = self._read(1)
+            if ch == delim_char:
+                return b"".join(read_bytes)
+            read_bytes.append(ch)
+
     # ------------------------------------------------------------------ frames
 
     def _receive_frame(self):
