@@ -91,7 +91,8 @@ fn forward(receiver: Receiver<ForwardedRecord>) {
                 Err(_) => break,
             }
         }
-        Python::attach(|py| {
+        // try_attach: during interpreter finalization the records are dropped, not a crash.
+        let _ = Python::try_attach(|py| {
             let dropped = BRIDGE.get().map_or(0, |b| b.dropped.swap(0, Ordering::Relaxed));
             if dropped > 0 {
                 batch.push(ForwardedRecord {
