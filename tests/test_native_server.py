@@ -10,7 +10,6 @@ import threading
 import time
 
 import pytest
-
 from pywebsocket3 import _native
 
 GOING_AWAY = b"\x88\x02\x03\xe9"
@@ -204,7 +203,9 @@ def test_frames_sent_with_the_head_are_not_lost(make_server):
     _, _, port = make_server()
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     sock.sendall(
-        b"GET /echo HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Key: " + KEY.encode() + b"\r\n\r\n"
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Key: "
+        + KEY.encode()
+        + b"\r\n\r\n"
         + _masked(2, b"early")
     )
     data = _read_until(sock, b"early")
@@ -217,7 +218,8 @@ def test_basic_auth_401_exact_bytes(make_server):
     for path in (b"/echo", b"/nothere", b"/"):
         response = _request(port, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
         assert _without_date(response) == (
-            b"HTTP/1.0 401 Unauthorized\r\n" + SERVER
+            b"HTTP/1.0 401 Unauthorized\r\n"
+            + SERVER
             + b'WWW-Authenticate: Basic realm="Pywebsocket"\r\n\r\n'
         )
         assert DATE.search(response)
