@@ -141,6 +141,10 @@ impl ConnIo {
 
     pub fn write_all(&self, data: &[u8]) -> io::Result<()> {
         let mut socket = lock(&self.writer)?;
+        // Flagged under the writer lock, so a control frame can only follow the whole 101.
+        if !self.websocket_open.load(Ordering::Relaxed) && data.starts_with(b"HTTP/1.1 101 ") {
+            self.websocket_open.store(true, Ordering::Relaxed);
+        }
         match &self.tls {
             None => socket.write_all(data)?,
             Some(tls) => {
@@ -152,9 +156,6 @@ impl ConnIo {
                     socket.write_all(&encrypt(tls, &[])?)?;
                 }
             }
-        }
-        if !self.websocket_open.load(Ordering::Relaxed) && data.starts_with(b"HTTP/1.1 101 ") {
-            self.websocket_open.store(true, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -192,6 +193,7 @@ impl ConnIo {
         } = reader;
         loop {
             let mut wants_write = false;
+            let mut fed = false;
             {
                 let mut session = lock(tls)?;
                 match session.reader().read(buf) {
@@ -202,7 +204,11 @@ impl ConnIo {
                 if *cipher_pos < cipher.len() {
                     let mut pending = &cipher[*cipher_pos..];
                     let used = session.read_tls(&mut pending)?;
+                    if used == 0 {
+                        return Err(io::Error::other("TLS receive buffer stalled"));
+                    }
                     *cipher_pos += used;
+                    fed = true;
                     let state = session.process_new_packets().map_err(io::Error::other);
                     wants_write = session.wants_write();
                     if let Err(e) = state {
@@ -215,7 +221,8 @@ impl ConnIo {
             if wants_write {
                 self.flush_tls_best_effort();
             }
-            if *cipher_pos >= cipher.len() {
+            // Decrypted records may hold plaintext now: look again before reading the socket.
+            if !fed {
                 cipher.resize(CIPHER_CHUNK, 0);
                 let n = read_retrying(stream, cipher)?;
                 cipher.truncate(n);
