@@ -543,3 +543,15 @@ def test_tls_required_client_certificate(make_server, pki):
         if not sock.recv(100):
             raise ConnectionResetError("closed without a response")
     assert handler.heads == []
+
+
+def test_dual_stack_like_upstream(make_server):
+    """IPv6 first, then IPv4 on the same port: the IPv4 socket is dropped, as upstream."""
+    addresses = [(socket.AF_INET6, "::ffff:127.0.0.1", 0), (socket.AF_INET, "127.0.0.1", 0)]
+    server, handler, port = make_server(addresses=addresses)
+    assert len(server.listener_fds()) == 1
+    sock = _upgrade(port)
+    assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
+    remote = handler.connections[0].remote_addr
+    assert remote == ("::ffff:127.0.0.1", sock.getsockname()[1], 0, 0)
+    sock.close()
