@@ -58,7 +58,7 @@ def upstream_tree(tmp_path_factory) -> Path:
 
     base = tmp_path_factory.mktemp("upstream")
     with tarfile.open(sdist_path()) as archive:
-        archive.extractall(base)
+        archive.extractall(base, filter="data")
     root = base / SDIST_NAME
     shutil.rmtree(root / "pywebsocket3")
     os.symlink(os.path.dirname(pywebsocket3.__file__), root / "pywebsocket3")
