@@ -28,13 +28,17 @@ GOOD_CLOSE = {"OK", "INFORMATIONAL"}
 ACCEPTED: dict[str, str] = {}
 
 CORE_CASES = ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "10.*"]
-# permessage-deflate: 12.x/13.x send up to 1000 messages per case with several offers; the
-# subset keeps every offer variant (13.1-13.7) and every size class of 12.x but only the
-# first (small) message sizes, which keeps the run within a few minutes on 2 cores.
-DEFLATE_CASES = ["12.1.*", "12.2.*", "12.3.*", "12.4.*", "12.5.*", "13.*"]
-DEFLATE_EXCLUDED = ["12.*.1[0-8]", "13.*.1[0-8]"]
-if os.environ.get("PYWEBSOCKET_AUTOBAHN_FULL"):  # the complete 12.x/13.x run, by hand
-    DEFLATE_CASES, DEFLATE_EXCLUDED = ["12.*", "13.*"], []
+# permessage-deflate: each 12.x/13.x case sends 1000 messages. The complete groups take
+# about 11 minutes here even against a fast server (Autobahn's Python 2 client is the
+# bottleneck), so CI runs a representative subset of about 2.5 minutes: every offer variant
+# (12.1-12.5 payload kinds, 13.1-13.7 parameter sets) with payloads of 16 B to 64 KiB
+# (cases .1-.9) and fragmented messages of 8-32 KiB (.11-.13); it leaves out the 128 KiB
+# payloads (.10, .15-.18) and the 64 KiB fragmented one (.14).
+# PYWEBSOCKET_AUTOBAHN_FULL=1 runs everything.
+DEFLATE_CASES = ["12.*", "13.*"]
+DEFLATE_EXCLUDED = ["12.*.10", "12.*.1[4-8]", "13.*.10", "13.*.1[4-8]"]
+if os.environ.get("PYWEBSOCKET_AUTOBAHN_FULL"):
+    DEFLATE_EXCLUDED = []
 
 
 def ensure_autobahn() -> None:
@@ -119,4 +123,4 @@ def test_autobahn_permessage_deflate(autobahn_ready, echo_server, tmp_path):
     outdir = tmp_path / "deflate"
     results = run_fuzzingclient(echo_server, DEFLATE_CASES, DEFLATE_EXCLUDED, outdir, timeout=840)
     check_report(results, outdir)
-    assert any(case.startswith("13.") for case in results)
+    assert len(results) == (216 if not DEFLATE_EXCLUDED else 144)
