@@ -354,3 +354,35 @@ def test_many_concurrent_connections(server_factory):
     finally:
         for conn in conns:
             conn.close()
+
+
+def test_file_descriptor_exhaustion_does_not_kill_the_acceptor(server_factory):
+    import resource
+
+    def low_fd_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (96, 96))
+
+    server = server_factory(FIXTURE_HANDLERS, preexec_fn=low_fd_limit)
+    echo_once(server.port)
+    flood = []
+    try:
+        for _ in range(150):  # more connections than the server has descriptors
+            try:
+                flood.append(socket.create_connection(("127.0.0.1", server.port), timeout=2))
+            except OSError:
+                break
+        time.sleep(1.0)
+        assert server.proc.poll() is None, "the server died when it ran out of descriptors"
+    finally:
+        for sock in flood:
+            sock.close()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            echo_once(server.port)
+            break
+        except (OSError, EOFError, AssertionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    assert server.proc.poll() is None
