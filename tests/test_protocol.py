@@ -281,6 +281,31 @@ def test_deflate_server_no_context_takeover(examples_server):
             assert conn.read_exact(9) == b"\xc1\x07\xf2\x48\xcd\xc9\xc9\x07\x00"
 
 
+@pytest.mark.parametrize(
+    "offer",
+    [
+        "permessage-deflate; client_no_context_takeover",
+        "permessage-deflate; client_no_context_takeover; client_max_window_bits",
+    ],
+)
+def test_deflate_client_context_kept_unless_agreed(examples_server, offer):
+    """client_no_context_takeover in an offer is only a hint (RFC 7692 7.1.1.1): unless the
+    response accepts it, the client may still refer back to earlier messages (Autobahn does)."""
+    with deflate_ws(examples_server.port, offer) as conn:
+        answer = conn.response.header("Sec-WebSocket-Extensions")
+        assert answer is not None and answer.startswith("permessage-deflate")
+        if "client_no_context_takeover" in answer:
+            pytest.skip("the server accepted client_no_context_takeover: back-references banned")
+        conn.send(build_frame(OP_TEXT, b"\xf2\x48\xcd\xc9\xc9\x07\x00", rsv=4))
+        first = conn.recv_frame()
+        conn.send(build_frame(OP_TEXT, b"\xf2\x00\x11\x00\x00", rsv=4))  # "Hello" again
+        second = conn.recv_frame()
+        inflater = zlib.decompressobj(-15)
+        for frame in (first, second):
+            assert frame.opcode == OP_TEXT, frame
+            assert inflater.decompress(frame.payload + b"\0\0\xff\xff") == b"Hello"
+
+
 def test_deflate_compressed_message_in_two_fragments(examples_server):
     with deflate_ws(examples_server.port) as conn:
         conn.send(build_frame(OP_TEXT, b"\xf2\x48\xcd\xc9", rsv=4, fin=False))
