@@ -62,7 +62,10 @@ pub fn now_ms() -> u64 {
 impl ConnIo {
     /// `leftover` holds bytes that arrived after the request head.
     pub fn new(stream: TcpStream, leftover: Vec<u8>) -> io::Result<Self> {
-        let meta = ConnMeta { remote_addr: stream.peer_addr().ok(), ..ConnMeta::default() };
+        let meta = ConnMeta {
+            remote_addr: stream.peer_addr().ok(),
+            ..ConnMeta::default()
+        };
         Self::from_parts(stream, None, leftover, meta)
     }
 
@@ -80,7 +83,13 @@ impl ConnIo {
             session.set_buffer_limit(None);
             Mutex::new(session)
         });
-        let reader = Reader { stream, buf: leftover, pos: 0, cipher: Vec::new(), cipher_pos: 0 };
+        let reader = Reader {
+            stream,
+            buf: leftover,
+            pos: 0,
+            cipher: Vec::new(),
+            cipher_pos: 0,
+        };
         Ok(ConnIo {
             reader: Mutex::new(reader),
             writer: Mutex::new(writer),
@@ -99,7 +108,10 @@ impl ConnIo {
         while filled < out.len() {
             let available = self.fill(&mut reader)?;
             if available == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed",
+                ));
             }
             let take = available.min(out.len() - filled);
             let start = reader.pos;
@@ -171,7 +183,13 @@ impl ConnIo {
     }
 
     fn fill_tls(&self, tls: &Mutex<ServerConnection>, reader: &mut Reader) -> io::Result<usize> {
-        let Reader { stream, buf, cipher, cipher_pos, .. } = reader;
+        let Reader {
+            stream,
+            buf,
+            cipher,
+            cipher_pos,
+            ..
+        } = reader;
         loop {
             let mut wants_write = false;
             {
@@ -338,7 +356,9 @@ fn send_nonblocking(socket: &TcpStream, bytes: &[u8], deadline: Instant) -> io::
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> io::Result<MutexGuard<'_, T>> {
-    mutex.lock().map_err(|_| io::Error::other("connection lock poisoned"))
+    mutex
+        .lock()
+        .map_err(|_| io::Error::other("connection lock poisoned"))
 }
 
 /// Shared handle used by the server registry.

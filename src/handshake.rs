@@ -164,7 +164,9 @@ pub fn status_head(status: u16, message: &str, server_version: &str, now: System
         "HTTP/1.0 {status} {message}\r\nServer: {server_version}\r\nDate: {}\r\n",
         http_date(now)
     );
-    text.chars().map(|c| if (c as u32) < 256 { c as u8 } else { b'?' }).collect()
+    text.chars()
+        .map(|c| if (c as u32) < 256 { c as u8 } else { b'?' })
+        .collect()
 }
 
 /// The 401 of `--basic-auth`: no body, not even a Content-Length.
@@ -176,12 +178,17 @@ pub fn basic_auth_challenge(server_version: &str, now: SystemTime) -> Vec<u8> {
 
 /// `html.escape(s, quote=False)`.
 fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// RFC 7231 IMF-fixdate, as `email.utils.formatdate(usegmt=True)`.
 pub fn http_date(now: SystemTime) -> String {
-    let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
@@ -214,7 +221,11 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// The running interpreter's version, e.g. '3.11.7' (the `Python/x.y.z` of `Server:`).
 pub fn python_version(py: Python<'_>) -> PyResult<String> {
     let version: String = py.import("sys")?.getattr("version")?.extract()?;
-    Ok(version.split_whitespace().next().unwrap_or_default().to_string())
+    Ok(version
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string())
 }
 
 #[pyfunction(name = "compute_accept")]
@@ -247,20 +258,27 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::time::Duration;
 
     #[test]
     fn accept_key_from_rfc6455() {
-        assert_eq!(compute_accept(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            compute_accept(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
     }
 
     #[test]
     fn dates_match_formatdate() {
         let at = |secs| UNIX_EPOCH + Duration::from_secs(secs);
         assert_eq!(http_date(at(0)), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(http_date(at(1_796_042_225)), "Mon, 30 Nov 2026 12:37:05 GMT");
+        assert_eq!(
+            http_date(at(1_796_042_225)),
+            "Mon, 30 Nov 2026 12:37:05 GMT"
+        );
         assert_eq!(http_date(at(951_782_400)), "Tue, 29 Feb 2000 00:00:00 GMT");
     }
 

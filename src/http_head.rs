@@ -52,7 +52,10 @@ pub struct HeadLimits {
 
 impl Default for HeadLimits {
     fn default() -> Self {
-        HeadLimits { max_bytes: 64 * 1024, max_headers: 100 }
+        HeadLimits {
+            max_bytes: 64 * 1024,
+            max_headers: 100,
+        }
     }
 }
 
@@ -60,7 +63,12 @@ impl Default for HeadLimits {
 #[derive(Debug)]
 pub enum HeadError {
     /// Answer with http.server's `send_error(status, message, explain)` and close.
-    Respond { status: u16, message: Option<String>, explain: Option<String>, request_line: String },
+    Respond {
+        status: u16,
+        message: Option<String>,
+        explain: Option<String>,
+        request_line: String,
+    },
     /// Close without answering (EOF before a full head, a blank request line).
     Silent,
     Io(io::Error),
@@ -168,12 +176,18 @@ impl HeadParser {
                 None => return Err(bad_header(&request_line)),
             }
         } else {
-            let (name, value) = text.split_once(':').ok_or_else(|| bad_header(&request_line))?;
+            let (name, value) = text
+                .split_once(':')
+                .ok_or_else(|| bad_header(&request_line))?;
             if name.is_empty() || !name.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
                 return Err(bad_header(&request_line));
             }
-            let value = value.trim_start_matches([' ', '\t']).trim_end_matches(['\r', '\n']);
-            self.request.headers.push((name.to_string(), value.to_string()));
+            let value = value
+                .trim_start_matches([' ', '\t'])
+                .trim_end_matches(['\r', '\n']);
+            self.request
+                .headers
+                .push((name.to_string(), value.to_string()));
         }
         self.request.raw_lines.push(line);
         Ok(false)
@@ -246,7 +260,11 @@ pub fn latin1(bytes: &[u8]) -> String {
 
 /// Python's `repr()` of a latin-1 string, for error messages that quote the request.
 pub fn py_repr(text: &str) -> String {
-    let quote = if text.contains('\'') && !text.contains('"') { '"' } else { '\'' };
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(text.len() + 2);
     out.push(quote);
     for c in text.chars() {

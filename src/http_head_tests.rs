@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 use super::*;
 use proptest::prelude::*;
 
@@ -64,33 +65,52 @@ fn request_line_errors_match_http_server() {
     let limits = HeadLimits::default();
     let mut parser = HeadParser::new(limits);
     match parser.feed(b"GET / HTTP/1.x\r\n") {
-        Err(HeadError::Respond { status: 400, message: Some(m), .. }) => {
+        Err(HeadError::Respond {
+            status: 400,
+            message: Some(m),
+            ..
+        }) => {
             assert_eq!(m, "Bad request version ('HTTP/1.x')")
         }
         other => panic!("{other:?}"),
     }
     let mut parser = HeadParser::new(limits);
     match parser.feed(b"GET / HTTP/2.0\r\n") {
-        Err(HeadError::Respond { status: 505, message: Some(m), .. }) => {
+        Err(HeadError::Respond {
+            status: 505,
+            message: Some(m),
+            ..
+        }) => {
             assert_eq!(m, "Invalid HTTP version (2.0)")
         }
         other => panic!("{other:?}"),
     }
     let mut parser = HeadParser::new(limits);
     match parser.feed(b"GET a b HTTP/1.1\r\n") {
-        Err(HeadError::Respond { status: 400, message: Some(m), .. }) => {
+        Err(HeadError::Respond {
+            status: 400,
+            message: Some(m),
+            ..
+        }) => {
             assert_eq!(m, "Bad request syntax ('GET a b HTTP/1.1')")
         }
         other => panic!("{other:?}"),
     }
     let mut parser = HeadParser::new(limits);
     match parser.feed(b"POST /\r\n") {
-        Err(HeadError::Respond { status: 400, message: Some(m), .. }) => {
+        Err(HeadError::Respond {
+            status: 400,
+            message: Some(m),
+            ..
+        }) => {
             assert_eq!(m, "Bad HTTP/0.9 request type ('POST')")
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(HeadParser::new(limits).feed(b"\r\n"), Err(HeadError::Silent)));
+    assert!(matches!(
+        HeadParser::new(limits).feed(b"\r\n"),
+        Err(HeadError::Silent)
+    ));
 }
 
 #[test]
@@ -105,7 +125,12 @@ fn too_many_headers_is_431() {
     input.extend_from_slice(b"One-more: v\r\n\r\n");
     let mut parser = HeadParser::new(HeadLimits::default());
     match parser.feed(&input) {
-        Err(HeadError::Respond { status: 431, message: Some(m), explain: Some(e), .. }) => {
+        Err(HeadError::Respond {
+            status: 431,
+            message: Some(m),
+            explain: Some(e),
+            ..
+        }) => {
             assert_eq!(m, "Too many headers");
             assert_eq!(e, "got more than 100 headers");
         }
@@ -115,9 +140,15 @@ fn too_many_headers_is_431() {
 
 #[test]
 fn oversized_heads_are_rejected_without_buffering_them() {
-    let limits = HeadLimits { max_bytes: 1024, max_headers: 100 };
+    let limits = HeadLimits {
+        max_bytes: 1024,
+        max_headers: 100,
+    };
     let long_target = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(2000));
-    assert_eq!(status_of(HeadParser::new(limits).feed(long_target.as_bytes())), Some(414));
+    assert_eq!(
+        status_of(HeadParser::new(limits).feed(long_target.as_bytes())),
+        Some(414)
+    );
     let mut parser = HeadParser::new(limits);
     assert!(parser.feed(b"GET / HTTP/1.1\r\n").unwrap().is_none());
     let big_header = format!("X: {}\r\n", "b".repeat(5000));
@@ -128,7 +159,10 @@ fn oversized_heads_are_rejected_without_buffering_them() {
 #[test]
 fn head_exactly_at_the_limit_is_accepted() {
     let head = b"GET / HTTP/1.1\r\nA: b\r\n\r\n";
-    let limits = HeadLimits { max_bytes: head.len(), max_headers: 100 };
+    let limits = HeadLimits {
+        max_bytes: head.len(),
+        max_headers: 100,
+    };
     let mut input = head.to_vec();
     input.extend_from_slice(b"tail bytes");
     let request = parse_all(&input, limits).unwrap().unwrap();
@@ -137,8 +171,14 @@ fn head_exactly_at_the_limit_is_accepted() {
 
 #[test]
 fn malformed_header_lines_are_400() {
-    for input in [&b"GET / HTTP/1.1\r\nno colon\r\n\r\n"[..], b"GET / HTTP/1.1\r\n folded\r\n\r\n"] {
-        assert_eq!(status_of(HeadParser::new(HeadLimits::default()).feed(input)), Some(400));
+    for input in [
+        &b"GET / HTTP/1.1\r\nno colon\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\n folded\r\n\r\n",
+    ] {
+        assert_eq!(
+            status_of(HeadParser::new(HeadLimits::default()).feed(input)),
+            Some(400)
+        );
     }
 }
 
@@ -146,7 +186,10 @@ fn malformed_header_lines_are_400() {
 fn python_repr_quotes_like_python() {
     assert_eq!(py_repr("a'b"), "\"a'b\"");
     assert_eq!(py_repr("a'\"b"), "'a\\'\"b'");
-    assert_eq!(py_repr("\u{a0}\u{ad}\u{85}\u{e9}\u{7f}\\"), "'\\xa0\\xad\\x85\u{e9}\\x7f\\\\'");
+    assert_eq!(
+        py_repr("\u{a0}\u{ad}\u{85}\u{e9}\u{7f}\\"),
+        "'\\xa0\\xad\\x85\u{e9}\\x7f\\\\'"
+    );
 }
 
 #[tokio::test]
@@ -167,7 +210,10 @@ async fn read_head_reads_from_a_stream() {
 async fn read_head_is_silent_on_early_eof() {
     let (client, mut server) = tokio::io::duplex(64);
     drop(client);
-    assert!(matches!(read_head(&mut server, HeadLimits::default()).await, Err(HeadError::Silent)));
+    assert!(matches!(
+        read_head(&mut server, HeadLimits::default()).await,
+        Err(HeadError::Silent)
+    ));
 }
 
 proptest! {

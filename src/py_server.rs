@@ -34,7 +34,11 @@ pub struct RequestHead {
 impl RequestHead {
     fn new(py: Python<'_>, request: HttpRequest) -> Self {
         RequestHead {
-            raw_lines: request.raw_lines.iter().map(|l| PyBytes::new(py, l).unbind()).collect(),
+            raw_lines: request
+                .raw_lines
+                .iter()
+                .map(|l| PyBytes::new(py, l).unbind())
+                .collect(),
             method: request.method,
             path: request.target,
             protocol: request.version,
@@ -94,7 +98,9 @@ fn apply_settings(config: &Bound<'_, PyDict>, settings: &mut Settings) -> PyResu
 
 fn tls_settings(tls: &Bound<'_, PyDict>) -> PyResult<TlsSettings> {
     let path = |key: &str| -> PyResult<Option<PathBuf>> {
-        Ok(item::<String>(tls, key)?.filter(|p| !p.is_empty()).map(PathBuf::from))
+        Ok(item::<String>(tls, key)?
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from))
     };
     Ok(TlsSettings {
         certificate: path("certificate")?.unwrap_or_default(),
@@ -123,7 +129,9 @@ fn server_config(py: Python<'_>, config: &Bound<'_, PyDict>) -> PyResult<ServerC
             .map(|(family, host, port)| BindAddress { family, host, port })
             .collect(),
         backlog: item(config, "backlog")?.unwrap_or(128),
-        document_root: item::<String>(config, "document_root")?.unwrap_or_else(|| ".".into()).into(),
+        document_root: item::<String>(config, "document_root")?
+            .unwrap_or_else(|| ".".into())
+            .into(),
         cgi_paths: item(config, "cgi_paths")?.unwrap_or_default(),
         tls,
         server_name: item(config, "server_name")?.unwrap_or_default(),
@@ -138,7 +146,11 @@ fn log_handler_error(py: Python<'_>, err: &PyErr, peer: &str) {
         let logger = logging.call_method1("getLogger", (SERVER_LOGGER,))?;
         let kwargs = PyDict::new(py);
         kwargs.set_item("exc_info", err.value(py))?;
-        logger.call_method("error", ("Exception in processing request from: %s", peer), Some(&kwargs))
+        logger.call_method(
+            "error",
+            ("Exception in processing request from: %s", peer),
+            Some(&kwargs),
+        )
     });
     if logged.is_err() {
         err.print(py);
@@ -148,7 +160,11 @@ fn log_handler_error(py: Python<'_>, err: &PyErr, peer: &str) {
 fn handoff(on_websocket: Py<PyAny>) -> Handoff {
     let on_websocket = Arc::new(on_websocket);
     Arc::new(move |io: Arc<ConnIo>, request: HttpRequest| {
-        let peer = io.meta.remote_addr.map(|a| a.to_string()).unwrap_or_default();
+        let peer = io
+            .meta
+            .remote_addr
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         // None: the interpreter is finalizing; the connection is just closed.
         let _ = Python::try_attach(|py| {
             let run = || -> PyResult<()> {
@@ -176,7 +192,9 @@ impl PyServer {
         let config = server_config(py, config)?;
         let (inner, log_lines) =
             server::Server::new(config, handoff(on_websocket)).map_err(PyOSError::new_err)?;
-        let logger = py.import("logging")?.call_method1("getLogger", (SERVER_LOGGER,))?;
+        let logger = py
+            .import("logging")?
+            .call_method1("getLogger", (SERVER_LOGGER,))?;
         for (level, message) in log_lines {
             logger.call_method1("log", (level, "%s", message))?;
         }

@@ -93,7 +93,10 @@ impl Shared {
     }
 
     fn has_handler(&self, resource: &str) -> bool {
-        self.resources.read().map(|set| set.contains(resource)).unwrap_or(false)
+        self.resources
+            .read()
+            .map(|set| set.contains(resource))
+            .unwrap_or(false)
     }
 }
 
@@ -108,7 +111,9 @@ pub struct Server {
 }
 
 fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Server {

@@ -17,10 +17,14 @@ pub struct Connection {
 /// A socket address as Python's `getpeername()` gives it (4-tuple for IPv6).
 pub fn address_to_py<'py>(py: Python<'py>, addr: &SocketAddr) -> PyResult<Bound<'py, PyAny>> {
     match addr {
-        SocketAddr::V4(v4) => Ok((v4.ip().to_string(), v4.port()).into_pyobject(py)?.into_any()),
-        SocketAddr::V6(v6) => Ok((v6.ip().to_string(), v6.port(), v6.flowinfo(), v6.scope_id())
+        SocketAddr::V4(v4) => Ok((v4.ip().to_string(), v4.port())
             .into_pyobject(py)?
             .into_any()),
+        SocketAddr::V6(v6) => Ok(
+            (v6.ip().to_string(), v6.port(), v6.flowinfo(), v6.scope_id())
+                .into_pyobject(py)?
+                .into_any(),
+        ),
     }
 }
 
@@ -56,11 +60,20 @@ impl Connection {
     }
 
     fn get_memorized_lines<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
-        self.io.meta.raw_lines.iter().map(|line| PyBytes::new(py, line)).collect()
+        self.io
+            .meta
+            .raw_lines
+            .iter()
+            .map(|line| PyBytes::new(py, line))
+            .collect()
     }
 
     fn peer_certificate<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
-        self.io.meta.peer_certificate.as_deref().map(|der| PyBytes::new(py, der))
+        self.io
+            .meta
+            .peer_certificate
+            .as_deref()
+            .map(|der| PyBytes::new(py, der))
     }
 
     /// Shut the socket down (after a TLS close_notify); blocked reads and writes return.

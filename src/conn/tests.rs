@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 use super::*;
 use std::net::TcpListener;
 
@@ -20,7 +21,10 @@ fn leftover_comes_before_socket_bytes() {
     assert_eq!(io.read_up_to(100).unwrap(), b"efgh");
     assert_eq!(io.read_up_to(100).unwrap(), b"");
     let mut more = [0u8; 1];
-    assert_eq!(io.read_exact(&mut more).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    assert_eq!(
+        io.read_exact(&mut more).unwrap_err().kind(),
+        io::ErrorKind::UnexpectedEof
+    );
 }
 
 #[test]

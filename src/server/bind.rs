@@ -55,8 +55,11 @@ pub fn bind_all(addresses: &[BindAddress], backlog: i32) -> Bound {
     let mut sockets = Vec::new();
     for address in addresses {
         log.push((20, format!("Create socket on: {}", describe(address))));
-        let domain =
-            if address.family == libc::AF_INET6 { Domain::IPV6 } else { Domain::IPV4 };
+        let domain = if address.family == libc::AF_INET6 {
+            Domain::IPV6
+        } else {
+            Domain::IPV4
+        };
         match Socket::new(domain, Type::STREAM, Some(Protocol::TCP)) {
             Ok(socket) => sockets.push((socket, address)),
             Err(e) => log.push((20, format!("Skip by failure: {e}"))),
@@ -89,23 +92,42 @@ pub fn bind_all(addresses: &[BindAddress], backlog: i32) -> Bound {
         }
     }
     if listeners.is_empty() {
-        log.push((50, "No sockets activated. Use info log level to see the reason.".into()));
+        log.push((
+            50,
+            "No sockets activated. Use info log level to see the reason.".into(),
+        ));
     }
-    Bound { listeners, port, log }
+    Bound {
+        listeners,
+        port,
+        log,
+    }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     fn v4(port: u16) -> BindAddress {
-        BindAddress { family: libc::AF_INET, host: "127.0.0.1".into(), port }
+        BindAddress {
+            family: libc::AF_INET,
+            host: "127.0.0.1".into(),
+            port,
+        }
     }
 
     #[test]
     fn port_zero_is_assigned_once_and_reused() {
         let bound = bind_all(
-            &[v4(0), BindAddress { family: libc::AF_INET6, host: "::1".into(), port: 0 }],
+            &[
+                v4(0),
+                BindAddress {
+                    family: libc::AF_INET6,
+                    host: "::1".into(),
+                    port: 0,
+                },
+            ],
             5,
         );
         assert!(!bound.listeners.is_empty());
@@ -121,7 +143,10 @@ mod tests {
         let taken = first.port;
         let second = bind_all(&[v4(taken)], 5);
         assert!(second.listeners.is_empty());
-        assert!(second.log.iter().any(|(level, m)| *level == 20 && m.starts_with("Skip by failure")));
+        assert!(second
+            .log
+            .iter()
+            .any(|(level, m)| *level == 20 && m.starts_with("Skip by failure")));
         assert_eq!(second.log.last().unwrap().0, 50);
     }
 }

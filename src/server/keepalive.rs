@@ -14,7 +14,9 @@ const CONTROL_WAIT: Duration = Duration::from_millis(20);
 
 fn tick(interval: Option<Duration>) -> Duration {
     match interval {
-        Some(interval) => (interval / 4).clamp(Duration::from_millis(10), Duration::from_millis(500)),
+        Some(interval) => {
+            (interval / 4).clamp(Duration::from_millis(10), Duration::from_millis(500))
+        }
         None => Duration::from_millis(500),
     }
 }
@@ -31,9 +33,13 @@ pub fn run(shared: Arc<Shared>, stopped: Arc<(Mutex<bool>, Condvar)>) {
                 _ => return,
             }
         }
-        let Some(interval) = settings.ping_interval else { continue };
+        let Some(interval) = settings.ping_interval else {
+            continue;
+        };
         let interval_ms = interval.as_millis() as u64;
-        let deadline_ms = settings.ping_timeout.map(|t| interval_ms + t.as_millis() as u64);
+        let deadline_ms = settings
+            .ping_timeout
+            .map(|t| interval_ms + t.as_millis() as u64);
         let now = now_ms();
         for conn in shared.registry.snapshot() {
             if !conn.websocket_open() {
@@ -45,10 +51,11 @@ pub fn run(shared: Arc<Shared>, stopped: Arc<(Mutex<bool>, Condvar)>) {
                     "no data from {:?} for {idle} ms: closing (1011)", conn.meta.remote_addr);
                 conn.send_control(&INTERNAL_ERROR_CLOSE, CONTROL_WAIT);
                 conn.shutdown();
-            } else if idle >= interval_ms && now.saturating_sub(conn.last_ping_ms()) >= interval_ms {
-                if conn.send_control(&PING, CONTROL_WAIT) {
-                    conn.set_last_ping_ms(now);
-                }
+            } else if idle >= interval_ms
+                && now.saturating_sub(conn.last_ping_ms()) >= interval_ms
+                && conn.send_control(&PING, CONTROL_WAIT)
+            {
+                conn.set_last_ping_ms(now);
             }
         }
     }

@@ -28,7 +28,9 @@ pub struct Slot {
 
 impl Registry {
     fn inner(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A slot unless `max` (0 = unlimited) are taken already.
@@ -38,7 +40,10 @@ impl Registry {
             return None;
         }
         inner.reserved += 1;
-        Some(Slot { registry: Arc::clone(self), id: None })
+        Some(Slot {
+            registry: Arc::clone(self),
+            id: None,
+        })
     }
 
     pub fn active(&self) -> usize {
@@ -90,6 +95,7 @@ impl Drop for Slot {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -26,7 +26,11 @@ const HANDLER_STACK_BYTES: usize = 4 << 20;
 /// Back-off after an accept error such as EMFILE, so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+pub async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = stop.changed() => break,
@@ -54,7 +58,9 @@ async fn handle_connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr
     let settings = shared.settings();
     let Some(acceptor) = shared.tls.clone() else {
         let mut tcp = tcp;
-        if let Outcome::WebSocket(request, slot) = serve(&mut tcp, &shared, &settings, peer, false).await {
+        if let Outcome::WebSocket(request, slot) =
+            serve(&mut tcp, &shared, &settings, peer, false).await
+        {
             hand_off(&shared, tcp, None, request, slot, peer, None);
         }
         return;
@@ -73,9 +79,19 @@ async fn handle_connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr
     let session = stream.get_ref().1;
     log::info!(target: SERVER_LOGGER, "{peer}: {}", crate::tls::describe_session(session));
     let certificate = crate::tls::peer_certificate(session);
-    if let Outcome::WebSocket(request, slot) = serve(&mut stream, &shared, &settings, peer, true).await {
+    if let Outcome::WebSocket(request, slot) =
+        serve(&mut stream, &shared, &settings, peer, true).await
+    {
         let (tcp, session) = stream.into_inner();
-        hand_off(&shared, tcp, Some(session), request, slot, peer, certificate);
+        hand_off(
+            &shared,
+            tcp,
+            Some(session),
+            request,
+            slot,
+            peer,
+            certificate,
+        );
     }
 }
 
@@ -87,13 +103,21 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
     peer: SocketAddr,
     https: bool,
 ) -> Outcome {
-    let limits = HeadLimits { max_bytes: settings.max_header_bytes, ..HeadLimits::default() };
+    let limits = HeadLimits {
+        max_bytes: settings.max_header_bytes,
+        ..HeadLimits::default()
+    };
     let mut request = match timeout(settings.handshake_timeout, read_head(stream, limits)).await {
         Err(_) => {
             log::info!(target: REQUEST_LOGGER, "{}: request head timed out", peer.ip());
             return Outcome::Done;
         }
-        Ok(Err(HeadError::Respond { status, message, explain, request_line })) => {
+        Ok(Err(HeadError::Respond {
+            status,
+            message,
+            explain,
+            request_line,
+        })) => {
             let page = ErrorPage {
                 status,
                 message: message.as_deref(),
@@ -155,11 +179,18 @@ fn websocket_resource(target: &str, settings: &Settings) -> Option<String> {
             None
         }
         Target::Absolute { host, port, path } => {
-            if settings.validation_host.as_ref().is_some_and(|expected| *expected != host) {
+            if settings
+                .validation_host
+                .as_ref()
+                .is_some_and(|expected| *expected != host)
+            {
                 log::info!(target: REQUEST_LOGGER, "Invalid host: {host:?}");
                 return None;
             }
-            if settings.validation_port.is_some_and(|expected| expected != i64::from(port)) {
+            if settings
+                .validation_port
+                .is_some_and(|expected| expected != i64::from(port))
+            {
                 log::info!(target: REQUEST_LOGGER, "Invalid port: {port}");
                 return None;
             }
@@ -185,7 +216,13 @@ async fn serve_files<S: AsyncRead + AsyncWrite + Unpin + Send>(
         };
         return cgi::run(stream, request, script, &context).await;
     }
-    static_files::serve(stream, request, &shared.document_root, &shared.server_version).await
+    static_files::serve(
+        stream,
+        request,
+        &shared.document_root,
+        &shared.server_version,
+    )
+    .await
 }
 
 async fn send_error<S: AsyncWrite + Unpin>(
@@ -208,7 +245,10 @@ async fn send_error<S: AsyncWrite + Unpin>(
     let _ = write_and_close(stream, &page.to_bytes()).await;
 }
 
-async fn write_and_close<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) -> std::io::Result<()> {
+async fn write_and_close<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+) -> std::io::Result<()> {
     stream.write_all(bytes).await?;
     stream.flush().await?;
     stream.shutdown().await
@@ -243,7 +283,12 @@ fn hand_off(
             raw_lines: request.raw_lines.clone(),
             peer_certificate,
         };
-        ConnIo::from_parts(std_stream, session, std::mem::take(&mut request.leftover), meta)
+        ConnIo::from_parts(
+            std_stream,
+            session,
+            std::mem::take(&mut request.leftover),
+            meta,
+        )
     }) {
         Ok(io) => Arc::new(io),
         Err(e) => {
@@ -259,7 +304,9 @@ fn hand_off(
         .stack_size(HANDLER_STACK_BYTES)
         .spawn(move || {
             let _slot = slot;
-            let run = catch_unwind(AssertUnwindSafe(|| handoff(Arc::clone(&thread_io), request)));
+            let run = catch_unwind(AssertUnwindSafe(|| {
+                handoff(Arc::clone(&thread_io), request)
+            }));
             if run.is_err() {
                 log::error!(target: SERVER_LOGGER, "handler thread for {peer} panicked");
             }

@@ -7,7 +7,11 @@ pub enum Target {
     Relative,
     /// ws(s) URI without a usable host or with a bad port: falls back to static files.
     Invalid,
-    Absolute { host: String, port: u16, path: String },
+    Absolute {
+        host: String,
+        port: u16,
+        path: String,
+    },
 }
 
 pub fn parse_ws_uri(target: &str) -> Target {
@@ -26,7 +30,9 @@ pub fn parse_ws_uri(target: &str) -> Target {
         None => ("", rest),
     };
     let (before_fragment, fragment) = after.split_once('#').unwrap_or((after, ""));
-    let (path, query) = before_fragment.split_once('?').unwrap_or((before_fragment, ""));
+    let (path, query) = before_fragment
+        .split_once('?')
+        .unwrap_or((before_fragment, ""));
     let hostinfo = netloc.rsplit_once('@').map_or(netloc, |(_, h)| h);
     let (host, port_text) = if let Some(bracketed) = hostinfo.strip_prefix('[') {
         match bracketed.split_once(']') {
@@ -51,7 +57,11 @@ pub fn parse_ws_uri(target: &str) -> Target {
         },
         Some(_) => return Target::Invalid,
     };
-    let mut resource = if path.is_empty() { "/".to_string() } else { path.to_string() };
+    let mut resource = if path.is_empty() {
+        "/".to_string()
+    } else {
+        path.to_string()
+    };
     if !query.is_empty() {
         resource.push('?');
         resource.push_str(query);
@@ -60,7 +70,11 @@ pub fn parse_ws_uri(target: &str) -> Target {
         resource.push('#');
         resource.push_str(fragment);
     }
-    Target::Absolute { host: host.to_ascii_lowercase(), port, path: resource }
+    Target::Absolute {
+        host: host.to_ascii_lowercase(),
+        port,
+        path: resource,
+    }
 }
 
 /// `Dispatcher.get_handler_suite`'s key: fragment split off, then the query removed.
@@ -69,22 +83,33 @@ pub fn handler_key(path: &str) -> (&str, bool) {
         Some((before, _)) => (before, true),
         None => (path, false),
     };
-    (without_fragment.split('?').next().unwrap_or(""), has_fragment)
+    (
+        without_fragment.split('?').next().unwrap_or(""),
+        has_fragment,
+    )
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     fn absolute(host: &str, port: u16, path: &str) -> Target {
-        Target::Absolute { host: host.into(), port, path: path.into() }
+        Target::Absolute {
+            host: host.into(),
+            port,
+            path: path.into(),
+        }
     }
 
     #[test]
     fn reduces_like_urlsplit() {
         assert_eq!(parse_ws_uri("/echo?x"), Target::Relative);
         assert_eq!(parse_ws_uri("http://h/echo"), Target::Relative);
-        assert_eq!(parse_ws_uri("ws://Host:8080/echo?a=b#f"), absolute("host", 8080, "/echo?a=b#f"));
+        assert_eq!(
+            parse_ws_uri("ws://Host:8080/echo?a=b#f"),
+            absolute("host", 8080, "/echo?a=b#f")
+        );
         assert_eq!(parse_ws_uri("wss://h"), absolute("h", 443, "/"));
         assert_eq!(parse_ws_uri("WS://u:p@[::1]/x"), absolute("::1", 80, "/x"));
         assert_eq!(parse_ws_uri("ws://h:/x"), absolute("h", 80, "/x"));
