@@ -68,7 +68,7 @@ def wait_threads(server, at_most: int, timeout: float = 10.0) -> int:
 
 
 def test_slowloris_dropped_while_others_connect(server_factory):
-    server = server_factory(FIXTURE_HANDLERS, "--handshake-timeout", "1")
+    server = server_factory(FIXTURE_HANDLERS, "--handshake-timeout", "2")
     dribblers = [RawConn(server.port) for _ in range(20)]
     stop = threading.Event()
 
@@ -87,13 +87,13 @@ def test_slowloris_dropped_while_others_connect(server_factory):
     thread.start()
     try:
         time.sleep(0.3)
-        assert echo_once(server.port) < 0.5  # a normal client is not held up
-        elapsed, received = wait_closed(dribblers[0], timeout=5)
+        assert echo_once(server.port) < 1.0  # a normal client is not held up
+        elapsed, received = wait_closed(dribblers[0], timeout=6)
         assert received == b"" or received.split(b" ")[1] in (b"400", b"408"), received
-        assert 0.5 < elapsed + 0.3 < 3.5, elapsed
+        assert 1.5 < elapsed + 0.3 < 4.5, elapsed
         for conn in dribblers[1:]:
             wait_closed(conn, timeout=3)
-        assert echo_once(server.port) < 0.5
+        assert echo_once(server.port) < 1.0
     finally:
         stop.set()
         for conn in dribblers:
