@@ -121,6 +121,7 @@ def start_server(
     python: str = sys.executable,
     env: dict | None = None,
     startup_timeout: float = 20.0,
+    preexec_fn=None,
 ) -> ServerProcess:
     """Start the real server on a free port; retry with another port if it was taken."""
     last_log = ""
@@ -139,6 +140,7 @@ def start_server(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
+            preexec_fn=preexec_fn,
         )
         log_file.close()
         if _wait_accepting(proc, port, startup_timeout):

@@ -95,7 +95,7 @@ def test_handshake_of_one_connection_does_not_block_others(fixtures_server):
         with ws_connect(fixtures_server, "/echo") as ws:
             ws.send("quick")
             assert ws.recv() == "quick"
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 1.5  # the slow handshake takes 2 s
         assert slow.read_response().status == 101
     finally:
         slow.close()

@@ -128,7 +128,9 @@ def test_client_close_gets_reply_and_tcp_close(ws):
     ws.expect_eof()
 
 
-@pytest.mark.parametrize("code", [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4999])
+@pytest.mark.parametrize(
+    "code", [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999]
+)
 def test_valid_close_codes_get_normal_reply(ws, code):
     ws.send_frame(OP_CLOSE, close_payload(code))
     assert ws.read_exact(4) == b"\x88\x02\x03\xe8"
@@ -210,7 +212,7 @@ def test_close_with_one_byte_body_1002(ws):
 
 
 @pytest.mark.parametrize(
-    "code", [0, 999, 1004, 1005, 1006, 1012, 1013, 1014, 1015, 1016, 1100, 2000, 2999, 5000, 65535]
+    "code", [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535]
 )
 def test_invalid_close_code_1002(ws, code):
     ws.send_frame(OP_CLOSE, close_payload(code))
@@ -277,6 +279,31 @@ def test_deflate_server_no_context_takeover(examples_server):
         for _ in range(2):
             conn.send(build_frame(OP_TEXT, b"\xf2\x48\xcd\xc9\xc9\x07\x00", rsv=4))
             assert conn.read_exact(9) == b"\xc1\x07\xf2\x48\xcd\xc9\xc9\x07\x00"
+
+
+@pytest.mark.parametrize(
+    "offer",
+    [
+        "permessage-deflate; client_no_context_takeover",
+        "permessage-deflate; client_no_context_takeover; client_max_window_bits",
+    ],
+)
+def test_deflate_client_context_kept_unless_agreed(examples_server, offer):
+    """client_no_context_takeover in an offer is only a hint (RFC 7692 7.1.1.1): unless the
+    response accepts it, the client may still refer back to earlier messages (Autobahn does)."""
+    with deflate_ws(examples_server.port, offer) as conn:
+        answer = conn.response.header("Sec-WebSocket-Extensions")
+        assert answer is not None and answer.startswith("permessage-deflate")
+        if "client_no_context_takeover" in answer:
+            pytest.skip("the server accepted client_no_context_takeover: back-references banned")
+        conn.send(build_frame(OP_TEXT, b"\xf2\x48\xcd\xc9\xc9\x07\x00", rsv=4))
+        first = conn.recv_frame()
+        conn.send(build_frame(OP_TEXT, b"\xf2\x00\x11\x00\x00", rsv=4))  # "Hello" again
+        second = conn.recv_frame()
+        inflater = zlib.decompressobj(-15)
+        for frame in (first, second):
+            assert frame.opcode == OP_TEXT, frame
+            assert inflater.decompress(frame.payload + b"\0\0\xff\xff") == b"Hello"
 
 
 def test_deflate_compressed_message_in_two_fragments(examples_server):
