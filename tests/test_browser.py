@@ -1,6 +1,9 @@
 """The example page and the browser's WebSocket API against the real server, in headless Chromium.
 
 Run alone with `pytest tests/test_browser.py`. Skipped only when /usr/bin/chromium is missing.
+PYWS_SCREENSHOT=path also copies the page screenshot there (docs/screenshot.png comes from it);
+PYWS_BROWSER_PYTHON=python runs the server with another interpreter (e.g. one with the original
+pywebsocket3 installed, to check a test against the reference behaviour).
 """
 
 from __future__ import annotations
@@ -240,6 +243,76 @@ def test_echo_frame_length_boundaries_without_deflate(page, kind):
     assert_echoes(outcome, {"text": "string", "arraybuffer": "ArrayBuffer", "blob": "Blob"}[kind])
 
 
+def test_pipelined_messages_keep_their_order(page):
+    # 600 messages of mixed types and sizes in flight at once, through permessage-deflate.
+    outcome = run_async(
+        page,
+        """
+        const ws = await wsTest.open('/echo');
+        const sent = [];
+        for (let i = 0; i < 600; i += 1) {
+          const size = (i * 7919) % 5000;
+          if (i % 3 === 0) {
+            const bytes = wsTest.bytesOf(size);
+            sent.push(bytes);
+            ws.send(bytes.buffer);
+          } else {
+            const text = `${i}:` + wsTest.textOfBytes(size, i);
+            sent.push(text);
+            ws.send(text);
+          }
+        }
+        const bad = [];
+        for (let i = 0; i < sent.length; i += 1) {
+          const reply = await wsTest.next(ws);
+          const want = sent[i];
+          const same = typeof want === 'string'
+            ? reply === want
+            : reply instanceof ArrayBuffer && reply.byteLength === want.length &&
+              new Uint8Array(reply).every((b, k) => b === want[k]);
+          if (!same) bad.push(i);
+        }
+        ws.close();
+        return {bad, close: await ws.closed};
+        """,
+    )
+    assert outcome["bad"] == []
+    assert outcome["close"]["wasClean"] is True
+
+
+def test_hundred_sockets_at_once(page):
+    outcome = run_async(
+        page,
+        """
+        const sockets = await Promise.all(Array.from({length: 100}, () => wsTest.open('/echo')));
+        sockets.forEach((ws, i) => ws.send(`socket ${i}`));
+        const replies = await Promise.all(sockets.map((ws) => wsTest.next(ws)));
+        sockets.forEach((ws) => ws.close());
+        const closes = await Promise.all(sockets.map((ws) => ws.closed));
+        return {wrong: replies.filter((r, i) => r !== `socket ${i}`).length,
+                unclean: closes.filter((c) => !c.wasClean).length};
+        """,
+    )
+    assert outcome == {"wrong": 0, "unclean": 0}
+
+
+def test_client_close_while_the_server_is_still_echoing(page):
+    # The server is busy writing 1 MiB echoes when the Close arrives; the handshake still ends
+    # cleanly, with the echo handler's default reply (1000, no reason).
+    outcome = run_async(
+        page,
+        """
+        const ws = await wsTest.open('/echo');
+        const big = wsTest.bytesOf(1 << 20);
+        for (let i = 0; i < 20; i += 1) ws.send(big.buffer);
+        await wsTest.next(ws);
+        ws.close(4000, 'enough');
+        return await ws.closed;
+        """,
+    )
+    assert outcome == {"code": 1000, "reason": "", "wasClean": True}
+
+
 def test_subprotocol_selection(page):
     outcome = run_async(
         page,
@@ -296,6 +369,34 @@ def test_client_close_code_and_reason_echoed_by_passive_hook(page):
         """,
     )
     assert outcome == {"code": 4001, "reason": "bye from the browser \u00e9", "wasClean": True}
+
+
+def test_client_close_with_the_longest_reason(page):
+    # 123 bytes of reason (with 2-byte characters) make a 125-byte close payload each way.
+    reason = "\u00e9" * 60 + "abc"
+    outcome = run_async(
+        page,
+        """
+        const ws = await wsTest.open('/close');
+        ws.close(4123, args[0]);
+        return await ws.closed;
+        """,
+        reason,
+    )
+    assert len(reason.encode()) == 123
+    assert outcome == {"code": 4123, "reason": reason, "wasClean": True}
+
+
+def test_server_close_with_a_non_ascii_reason(page):
+    outcome = run_async(
+        page,
+        """
+        const ws = await wsTest.open('/close');
+        ws.send('3000 fin \u2014 \u00fcber');
+        return await ws.closed;
+        """,
+    )
+    assert outcome == {"code": 3000, "reason": "fin \u2014 \u00fcber", "wasClean": True}
 
 
 def test_client_close_without_code_is_answered_with_an_empty_close(page):
