@@ -42,9 +42,11 @@
   function socketUrl(path) {
     const trimmed = path.trim();
     if (/^wss?:\/\//i.test(trimmed)) return trimmed;
+    const absolute = trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
+    // Opened as a file: assume the server from the README (pywebsocket-rs -p 8880).
+    if (!/^https?:$/.test(location.protocol)) return `ws://localhost:8880${absolute}`;
     // The page's own scheme decides: a page served over TLS must use wss.
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const absolute = trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
     return `${scheme}//${location.host}${absolute}`;
   }
 

@@ -192,6 +192,11 @@ def test_root_serves_the_console_page(browser, server):
     assert browser.execute_script("return typeof window.wsConsole;") == "object"
 
 
+def test_page_opened_as_a_file_targets_the_readme_server(browser):
+    browser.get((EXAMPLES_DIR / "index.html").as_uri())
+    assert text_of(browser, "url-preview") == "ws://localhost:8880/echo"
+
+
 def test_static_files_have_browser_content_types(server):
     for name, expected in [
         ("index.html", "text/html"),
@@ -577,9 +582,17 @@ def test_ui_subprotocol(page):
     assert reply.find_element(By.CSS_SELECTOR, ".preview").text == "second.example: hi"
 
 
-def test_ui_handler_without_extensions(page):
-    ui_connect(page, "/echo_noext")
+def test_ui_full_url_typed_into_the_path_field(page, server):
+    url = f"ws://127.0.0.1:{server.port}/echo_noext"
+    ui_connect(page, url)
+    assert text_of(page, "url-preview") == url
+    assert Select(page.find_element(By.ID, "handler-select")).first_selected_option.text == (
+        "other path…"
+    )
     assert text_of(page, "state-extensions") == "–"
+    ui_send_text(page, "no compression")
+    reply = wait_for_entries(page, "in", 1)[0]
+    assert reply.find_element(By.CSS_SELECTOR, ".preview").text == "no compression"
 
 
 def test_ui_chat_between_two_tabs(page, server):
