@@ -13,6 +13,7 @@ pub mod handshake;
 pub mod http_head;
 pub mod logbridge;
 pub mod py_engine;
+pub mod py_io;
 pub mod py_server;
 pub mod server;
 pub mod static_files;
