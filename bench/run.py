@@ -183,7 +183,8 @@ def main() -> int:
     wanted = ["ours", "rust"] if args.smoke else args.servers.split(",")
     rounds = 1 if args.smoke else args.rounds
     pythons = {"ours": Path(sys.executable)}
-    if not srv.ours_importable(pythons["ours"]):
+    ours_missing = not srv.ours_importable(pythons["ours"])
+    if ours_missing:
         print(
             "note: pywebsocket3._native not importable by this Python; skipping ours",
             file=sys.stderr,
@@ -219,7 +220,7 @@ def main() -> int:
                 if name not in case.get("servers", wanted):
                     continue
                 port = srv.free_port()
-                argv = srv.commands(pythons, tools["bin"], port, bool(case.get("deflate")))[name]
+                argv = srv.command(name, pythons, tools["bin"], port, bool(case.get("deflate")))
                 try:
                     result = measure(case, name, argv, port, tools)
                 except RuntimeError as exc:
@@ -257,7 +258,7 @@ def main() -> int:
     if failed:
         print(f"errors in: {failed}", file=sys.stderr)
     print(f"results in {out}", file=sys.stderr)
-    return 1 if (args.smoke and failed) else 0
+    return 1 if (args.smoke and (failed or ours_missing)) else 0
 
 
 if __name__ == "__main__":

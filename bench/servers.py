@@ -111,20 +111,22 @@ class Server:
         self.log.close()
 
 
-def commands(
-    pythons: dict[str, Path], bin_dir: Path, port: int, deflate: bool
-) -> dict[str, list[str]]:
-    """The command line of every server, all echoing on ws://127.0.0.1:port/echo."""
+def command(name: str, pythons: dict[str, Path], bin_dir: Path, port: int, deflate: bool) -> list:
+    """The command line of server `name`, echoing on ws://127.0.0.1:port/echo."""
     standalone = ["-m", "pywebsocket3.standalone", "-p", str(port), "-H", "127.0.0.1"]
     standalone += ["-d", str(HANDLERS), "-w", str(HANDLERS)]
-    websockets = [str(pythons["peers"]), str(HANDLERS / "websockets_echo.py"), str(port)]
-    return {
-        "ours": [str(pythons["ours"]), *standalone],
-        "pywebsocket3": [str(pythons["upstream"]), *standalone],
-        "websockets": websockets + (["--deflate"] if deflate else []),
-        "picows": [str(pythons["peers"]), str(HANDLERS / "picows_echo.py"), str(port)],
-        "rust": [str(bin_dir / "echo_rust"), str(port)],
-    }
+    if name == "ours":
+        return [str(pythons["ours"]), *standalone]
+    if name == "pywebsocket3":
+        return [str(pythons["upstream"]), *standalone]
+    if name == "websockets":
+        script = [str(pythons["peers"]), str(HANDLERS / "websockets_echo.py"), str(port)]
+        return script + (["--deflate"] if deflate else [])
+    if name == "picows":
+        return [str(pythons["peers"]), str(HANDLERS / "picows_echo.py"), str(port)]
+    if name == "rust":
+        return [str(bin_dir / "echo_rust"), str(port)]
+    raise ValueError(f"unknown server {name}")
 
 
 def ours_importable(python: Path) -> bool:

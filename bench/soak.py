@@ -67,8 +67,7 @@ def main() -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     bin_dir = srv.build_loadclient()
     port = srv.free_port()
-    pythons = dict.fromkeys(("ours", "upstream", "peers"), Path(sys.executable))
-    argv = srv.commands(pythons, bin_dir, port, False)[args.server]
+    argv = srv.command(args.server, {"ours": Path(sys.executable)}, bin_dir, port, False)
     server = srv.Server(args.server, argv, port)
     url = f"ws://127.0.0.1:{port}/echo"
     summary: dict = {"server": args.server, "machine": report.machine(), "held_target": args.held}
