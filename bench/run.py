@@ -70,7 +70,6 @@ def cases(smoke: bool) -> list[dict]:
             "label": "permessage-deflate, JSON ~2.8 KiB, 4 conns",
             "deflate": True,
             "servers": ["ours", "pywebsocket3", "websockets"],
-            "skip_smoke": True,
         },
     ]
 
@@ -197,7 +196,11 @@ def main() -> int:
         if not args.smoke
         else Path(sys.executable)
     )
-    tools = {"bin": srv.build_loadclient(), "peers": pythons["peers"], "deflate_duration": "4"}
+    tools = {
+        "bin": srv.build_loadclient(),
+        "peers": pythons["peers"],
+        "deflate_duration": "0.5" if args.smoke else "4",
+    }
     selected = [c for c in cases(args.smoke) if not (args.smoke and c.get("skip_smoke"))]
     if args.cases:
         selected = [c for c in selected if c["name"] in args.cases.split(",")]
