@@ -12,8 +12,8 @@ use std::str;
 use crate::deflate::Inflater;
 use crate::error::{WsError, WsResult};
 use crate::frame::{
-    self, check_control, read_header, read_payload, too_big, Frame, FrameHeader, OPCODE_BINARY,
-    OPCODE_CLOSE, OPCODE_CONTINUATION, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT,
+    self, check_control, read_header, read_payload, too_big, Frame, FrameHeader, SliceReader,
+    OPCODE_BINARY, OPCODE_CLOSE, OPCODE_CONTINUATION, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT,
 };
 use crate::transport::{FrameRead, MemoryIo};
 use crate::utf8::Utf8Validator;
@@ -125,6 +125,26 @@ impl Receiver {
         };
         check_control(header.opcode, header.fin, header.payload_len)?;
         self.handle(&mut MemoryIo::new(frame.payload), &header)
+    }
+
+    /// Non-blocking receive from bytes already buffered: processes the complete frames at
+    /// the start of `buf` until one yields an event. Returns the bytes consumed and the event
+    /// (None when `buf` ends inside a frame, so the caller must wait for more).
+    pub fn receive_buffered(&mut self, buf: &[u8]) -> (usize, WsResult<Option<Event>>) {
+        let mut consumed = 0;
+        while let Some(len) = frame::complete_frame_len(&buf[consumed..]) {
+            let mut reader = SliceReader {
+                data: &buf[consumed..consumed + len],
+            };
+            consumed += len;
+            let result = read_header(&mut reader, self.unmask_receive)
+                .and_then(|header| self.handle(&mut reader, &header));
+            match result {
+                Ok(None) => continue,
+                other => return (consumed, other),
+            }
+        }
+        (consumed, Ok(None))
     }
 
     fn handle(&mut self, io: &mut impl FrameRead, header: &FrameHeader) -> WsResult<Option<Event>> {

@@ -3,6 +3,7 @@
 //! Deadlock rule: nothing here waits on a lock or a socket while attached to Python; the
 //! receive and send halves have separate locks so one thread can receive while another sends.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
 use pyo3::exceptions::PyValueError;
@@ -26,7 +27,12 @@ pub struct Engine {
     peer: String,
     receiver: Mutex<Receiver>,
     sender: Mutex<Sender>,
+    /// Copied out of the receiver so reading it never waits for a blocked `receive`.
+    last_opcode: AtomicU8,
 }
+
+/// `last_opcode` value meaning "no frame received yet".
+const NO_OPCODE: u8 = u8::MAX;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -59,6 +65,8 @@ impl Engine {
         let (result, error) = self.with_half(py, &self.receiver, |receiver| {
             let mut reader = Reader::new(Source::of(&self.transport), &self.peer);
             let result = op(receiver, &mut reader);
+            let last = receiver.last_opcode().unwrap_or(NO_OPCODE);
+            self.last_opcode.store(last, Ordering::Relaxed);
             (result, reader.error)
         });
         to_py_result(result, error)
@@ -143,6 +151,7 @@ impl Engine {
             peer,
             receiver: Mutex::new(Receiver::new(unmask_receive, max_message_size)),
             sender: Mutex::new(Sender::new(mask_send)),
+            last_opcode: AtomicU8::new(NO_OPCODE),
         })
     }
 
@@ -250,8 +259,9 @@ impl Engine {
     }
 
     #[getter]
-    fn last_opcode(&self, py: Python<'_>) -> Option<u8> {
-        self.with_half(py, &self.receiver, |receiver| receiver.last_opcode())
+    fn last_opcode(&self) -> Option<u8> {
+        let last = self.last_opcode.load(Ordering::Relaxed);
+        (last != NO_OPCODE).then_some(last)
     }
 }
 

@@ -162,3 +162,49 @@ pub fn to_py_result<T>(result: Result<T, WsError>, error: Option<PyErr>) -> PyRe
         (Err(err), None) => Err(err.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Event, Receiver, Sender};
+    use crate::frame::encode_frame;
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+
+    /// The native path end to end over real sockets: engine <-> ConnIo <-> TCP peer.
+    #[test]
+    fn native_connection_round_trip_and_eof() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        let mut leftover = Vec::new();
+        encode_frame(&mut leftover, 1, false, false, false, false, b"Hel", true);
+        let io = Arc::new(ConnIo::new(server, leftover).expect("conn"));
+        let conn = Transport::Native(io.clone());
+        let mut rest = Vec::new();
+        encode_frame(&mut rest, 0, true, false, false, false, b"lo", true);
+        peer.write_all(&rest).expect("write");
+
+        let mut receiver = Receiver::new(true, 1 << 20);
+        let mut reader = Reader::new(Source::Native(&io), "('127.0.0.1', 1)");
+        assert_eq!(
+            receiver.receive(&mut reader).expect("event"),
+            Event::Text("Hello".into())
+        );
+
+        let mut sender = Sender::new(false);
+        sender
+            .send_message(&mut Writer::new(&conn), b"Hi", true, false)
+            .expect("send");
+        let mut echoed = [0u8; 4];
+        std::io::Read::read_exact(&mut peer, &mut echoed).expect("read");
+        assert_eq!(&echoed, b"\x81\x02Hi");
+
+        drop(peer);
+        let err = receiver.receive(&mut reader).expect_err("eof");
+        assert_eq!(
+            err.to_string(),
+            "Receiving 2 byte failed. Peer (('127.0.0.1', 1)) closed connection"
+        );
+    }
+}

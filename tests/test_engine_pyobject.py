@@ -294,6 +294,7 @@ def test_send_while_another_thread_receives(pair):
     receiver = threading.Thread(target=lambda: received.append(engine.receive()))
     receiver.start()
     time.sleep(0.1)  # the receiver is now blocked in read
+    assert engine.last_opcode is None  # must not wait for the blocked receive
     engine.send_message(b"while receiving")
     assert recv_exact(client, 17) == b"\x81\x0fwhile receiving"
     assert received == []

@@ -305,6 +305,47 @@ proptest! {
     }
 
     #[test]
+    fn buffered_receive_matches_blocking_receive(
+        messages in proptest::collection::vec(message_strategy(), 1..4),
+        cuts in proptest::collection::vec(any::<usize>(), 0..8),
+    ) {
+        let mut sender = Sender::new(true);
+        let mut io = MemoryIo::new(Vec::new());
+        for (fragments, binary) in &messages {
+            let last = fragments.len() - 1;
+            for (i, fragment) in fragments.iter().enumerate() {
+                sender.send_message(&mut io, fragment, i == last, *binary).expect("send");
+            }
+            sender.send_frame(&mut io, 9, b"p").expect("ping");
+        }
+        let wire = io.output;
+        let (expected, _) = receive_all(wire.clone(), usize::MAX, false);
+        // Deliver the wire in arbitrary pieces into a buffer, as a socket reader would.
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (wire.len() + 1)).collect();
+        cuts.push(wire.len());
+        cuts.sort_unstable();
+        let mut receiver = Receiver::new(true, MAX);
+        let (mut buffered, mut delivered, mut events) = (Vec::new(), 0, Vec::new());
+        for cut in cuts {
+            buffered.extend_from_slice(&wire[delivered..cut]);
+            delivered = cut;
+            loop {
+                let (used, result) = receiver.receive_buffered(&buffered);
+                buffered.drain(..used);
+                match result {
+                    Ok(Some(event)) => events.push(event),
+                    Ok(None) => break,
+                    Err(_) => {
+                        prop_assert_eq!(&events, &expected);
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        prop_assert_eq!(events, expected);
+    }
+
+    #[test]
     fn receiver_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200), deflate in any::<bool>()) {
         let (_, err) = receive_all(bytes, 3, deflate);
         prop_assert!(err.is_some());
