@@ -28,7 +28,10 @@ taskset -c 1 "$client" echo --url "$url" --duration "$((secs + 2))" "${load[@]}"
 sleep 1
 perf record -e cpu-clock -F 1999 -g -p "$server" -o "$out/perf.data" -- sleep "$secs" 2>"$out/perf.err"
 wait %2 2>/dev/null || true
-perf report -i "$out/perf.data" --no-children --sort dso,sym --stdio 2>/dev/null | head -120 >"$out/perf-self.txt"
+perf report -i "$out/perf.data" --no-children --sort dso,sym -g none --stdio 2>/dev/null \
+    | grep -v '^#' | grep -v '^$' | head -80 >"$out/perf-self.txt"
+perf report -i "$out/perf.data" --children --sort sym -g none --stdio 2>/dev/null \
+    | grep -v '^#' | grep -v '^$' | head -80 >"$out/perf-children.txt"
 perf report -i "$out/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -v '^#' | head -30 >"$out/perf-dso.txt"
 # Pass 2: py-spy, which Python functions the per-message time goes to.
 if command -v py-spy >/dev/null || [ -x "$(dirname "$python")/py-spy" ]; then
@@ -38,4 +41,4 @@ if command -v py-spy >/dev/null || [ -x "$(dirname "$python")/py-spy" ]; then
     "$spy" record -p "$server" -d "$secs" -r 500 -f raw -o "$out/py-spy.txt" --threads >/dev/null 2>&1 || true
     wait %3 2>/dev/null || true
 fi
-echo "profile in $out: perf-self.txt perf-dso.txt py-spy.txt load-*.json"
+echo "profile in $out: perf-self.txt perf-children.txt perf-dso.txt py-spy.txt load-*.json"
