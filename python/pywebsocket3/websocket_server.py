@@ -1,0 +1,274 @@
+"""WebSocketServer: pywebsocket's server class on the native transport.
+
+The listening sockets, the acceptor, HTTP heads, static files, CGI and TLS live
+in the native ``_native.Server``; this class keeps pywebsocket's constructor and
+members (``_sockets``, ``server_port``, ``serve_forever``, ``shutdown``,
+``server_close``) so programs that embed pywebsocket keep working.
+
+Static files and CGI are served from the process's current directory, as
+pywebsocket's ``http.server`` base did (``standalone`` changes into
+``--document-root`` first; embedders that do not chdir get their CWD).
+"""
+
+import logging
+import os
+import platform
+import re
+import socket
+import threading
+import traceback
+
+from pywebsocket3 import _native, dispatch, util
+from pywebsocket3.request_handler import WebSocketRequestHandler
+
+_DEFAULT_REQUEST_QUEUE_SIZE = 128
+_DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+_DEFAULT_MAX_HEADER_BYTES = 65536
+_DEFAULT_SHUTDOWN_TIMEOUT = 5.0
+DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+
+
+def _alias_handlers(dispatcher, websock_handlers_map_file):
+    """Apply the alias map file: lines 'alias_resource existing_resource', '#' comments."""
+    with open(websock_handlers_map_file) as map_file:
+        for line in map_file:
+            if line[0] == "#" or line.isspace():
+                continue
+            match = re.match(r"(\S+)\s+(\S+)$", line)
+            if not match:
+                logging.warning("Wrong format in map file:" + line)
+                continue
+            try:
+                dispatcher.add_resource_path_alias(match.group(1), match.group(2))
+            except dispatch.DispatchException as e:
+                logging.error(str(e))
+
+
+def _listen_addresses(host, port):
+    """(family, host, port) to bind: IPv6 and IPv4 wildcards for '', else getaddrinfo's."""
+    if not host:
+        return [(socket.AF_INET6, "::", port), (socket.AF_INET, "0.0.0.0", port)]
+    addresses = []
+    for family, _type, _proto, _name, sockaddr in socket.getaddrinfo(
+        host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    ):
+        address = (int(family), sockaddr[0], port)
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+def _basic_auth_header(options):
+    """The exact Authorization value required, or None when basic auth is off."""
+    if not getattr(options, "use_basic_auth", False):
+        return None
+    credential = getattr(options, "basic_auth_credential", "test:test")
+    if credential.startswith("Basic "):
+        return credential
+    import base64
+
+    return "Basic " + base64.b64encode(credential.encode("utf-8")).decode("ascii")
+
+
+def _tls_config(options):
+    """The TLS part of the native config, or None for plain TCP."""
+    if not getattr(options, "use_tls", False):
+        return None
+
+    def path(name):
+        value = getattr(options, name, "") or ""
+        return os.path.abspath(value) if value else ""
+
+    return {
+        "private_key": path("private_key"),
+        "certificate": path("certificate"),
+        "client_auth": bool(getattr(options, "tls_client_auth", False)),
+        "client_cert_optional": bool(getattr(options, "tls_client_cert_optional", False)),
+        "client_ca": path("tls_client_ca"),
+    }
+
+
+def _dynamic_config(options):
+    """The options that may change while serving (applied with Server.update)."""
+    return {
+        "basic_auth": _basic_auth_header(options),
+        "validation_host": getattr(options, "validation_host", None),
+        "validation_port": getattr(options, "validation_port", None),
+        "handshake_timeout": float(
+            getattr(options, "handshake_timeout", _DEFAULT_HANDSHAKE_TIMEOUT)
+        ),
+        "max_header_bytes": int(getattr(options, "max_header_bytes", _DEFAULT_MAX_HEADER_BYTES)),
+        "max_connections": int(getattr(options, "max_connections", 0) or 0),
+        "ping_interval": getattr(options, "ping_interval", None),
+        "ping_timeout": getattr(options, "ping_timeout", None),
+    }
+
+
+def _native_config(options):
+    """The dict given to ``_native.Server``; every option read with a default.
+
+    Keys: ``addresses`` list of ``(family: int AF_INET/AF_INET6, host: str, port: int)``
+    (port 0: the first bind picks it, the others reuse it; a failing bind is skipped);
+    ``backlog`` int; ``document_root`` absolute str; ``cgi_paths`` list of URL
+    prefixes; ``tls`` None or ``{private_key, certificate, client_auth: bool,
+    client_cert_optional: bool, client_ca}`` (absolute paths, '' when unset);
+    ``python_version`` str (for the Server header); and the keys of
+    ``_dynamic_config``, which ``Server.update`` receives again when they change:
+    ``basic_auth`` None or the exact Authorization value; ``validation_host`` None or
+    str; ``validation_port`` None or int; ``handshake_timeout`` float seconds;
+    ``max_header_bytes`` int; ``max_connections`` int (0: unlimited);
+    ``ping_interval``/``ping_timeout`` None or float seconds.
+    """
+    config = {
+        "addresses": _listen_addresses(
+            getattr(options, "server_host", "") or "", int(getattr(options, "port", 80))
+        ),
+        "backlog": int(getattr(options, "request_queue_size", _DEFAULT_REQUEST_QUEUE_SIZE)),
+        # pywebsocket served static files from the CWD, whatever -d said; static_root
+        # (not a pywebsocket option) lets embedders choose without chdir.
+        "document_root": os.path.abspath(getattr(options, "static_root", None) or os.getcwd()),
+        "cgi_paths": list(getattr(options, "cgi_directories", None) or []),
+        "tls": _tls_config(options),
+        "python_version": platform.python_version(),
+    }
+    config.update(_dynamic_config(options))
+    return config
+
+
+class WebSocketServer:
+    """pywebsocket's WebSocketServer: handlers from ``options``, sockets bound at once."""
+
+    def __init__(self, options):
+        """Load the handlers, apply the alias map, bind every listening socket."""
+        self._logger = util.get_class_logger(self)
+        options.dispatcher = dispatch.Dispatcher(
+            getattr(options, "websock_handlers", "."),
+            getattr(options, "scan_dir", None),
+            getattr(options, "allow_handlers_outside_root_dir", True),
+            getattr(options, "handler_encoding", None),
+        )
+        map_file = getattr(options, "websock_handlers_map_file", None)
+        if map_file:
+            _alias_handlers(options.dispatcher, map_file)
+        for warning in options.dispatcher.source_warnings():
+            logging.warning("Warning in source loading: %s" % warning)
+
+        self.websocket_server_options = options
+        self.request_queue_size = getattr(
+            options, "request_queue_size", _DEFAULT_REQUEST_QUEUE_SIZE
+        )
+        self._config = _native_config(options)
+        self._dynamic = _dynamic_config(options)
+        self._native = _native.Server(self._config, WebSocketRequestHandler(self))
+        self._resources = None
+        self._resources_lock = threading.Lock()
+        options.dispatcher.add_resource_listener(self._set_resources)
+
+        self._sockets = []
+        for fd in self._native.listener_fds():
+            sock = socket.socket(fileno=os.dup(fd))
+            addrinfo = (sock.family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", sock.getsockname())
+            self._logger.info("Listen on: %r", addrinfo)
+            self._sockets.append((sock, addrinfo))
+        if not self._sockets:
+            self._logger.critical("No sockets activated. Use info log level to see the reason.")
+        self.server_name = getattr(options, "server_host", "") or ""
+        self.server_port = (
+            self._sockets[0][0].getsockname()[1] if self._sockets else getattr(options, "port", 0)
+        )
+        self.server_address = (self.server_name, self.server_port)
+
+        self._state_lock = threading.Lock()
+        self._shutdown_request = False
+        self._native_stopped = False
+        self._serving_thread = None
+        self._is_shut_down = threading.Event()
+        self._is_shut_down.set()
+
+    def _set_resources(self, resources):
+        """Tell the native router which paths have handlers (only when they changed)."""
+        with self._resources_lock:
+            if resources != self._resources:
+                self._resources = list(resources)
+                self._native.set_handler_resources(self._resources)
+
+    def _apply_option_changes(self):
+        """Options changed on the options object since the last poll reach the server."""
+        options = self.websocket_server_options
+        self._set_resources(list(options.dispatcher._handler_suite_map))
+        dynamic = _dynamic_config(options)
+        if dynamic != self._dynamic:
+            self._dynamic = dynamic
+            self._native.update(dynamic)
+
+    def _stop_native(self):
+        with self._state_lock:
+            if self._native_stopped:
+                return
+            self._native_stopped = True
+        timeout = getattr(
+            self.websocket_server_options, "shutdown_timeout", _DEFAULT_SHUTDOWN_TIMEOUT
+        )
+        self._native.shutdown(float(timeout))
+
+    def serve_forever(self, poll_interval=0.5):
+        """Serve until shutdown(); polls so signal handlers run when called on the main thread."""
+        with self._state_lock:
+            self._serving_thread = threading.current_thread()
+            self._is_shut_down.clear()
+        try:
+            self._apply_option_changes()
+            self._native.start()
+            while not self._shutdown_request:
+                if self._native.wait(poll_interval):
+                    break
+                self._apply_option_changes()
+            if self._shutdown_request:
+                self._stop_native()
+        finally:
+            with self._state_lock:
+                self._serving_thread = None
+                # As socketserver: a shutdown() that came before serve_forever still counts.
+                self._shutdown_request = False
+            self._is_shut_down.set()
+
+    def shutdown(self):
+        """Stop serving: open WebSockets get Close 1001 and up to --shutdown-timeout to end.
+
+        From another thread it returns once serve_forever has stopped; from the
+        serving thread itself (a signal handler) it only asks the loop to stop.
+        """
+        with self._state_lock:
+            self._shutdown_request = True
+            serving = self._serving_thread
+        if serving is None or serving is threading.current_thread():
+            return
+        self._stop_native()
+        self._is_shut_down.wait()
+
+    def server_close(self):
+        """Close every listening socket (and the server's own copies)."""
+        for sock, addrinfo in self._sockets:
+            self._logger.info("Close on: %r", addrinfo)
+            sock.close()
+        self._native.close()
+
+    def fileno(self):
+        """Not meaningful with several sockets; returns the first one's, as pywebsocket did."""
+        self._logger.critical("Not supported: fileno")
+        return self._sockets[0][0].fileno()
+
+    def handle_error(self, request, client_address):
+        """Log the exception being handled, with its traceback, at ERROR."""
+        self._logger.error(
+            "Exception in processing request from: %r\n%s",
+            client_address,
+            traceback.format_exc(),
+        )
+
+    def active_connections(self):
+        """Number of WebSocket connections whose handler thread is still running."""
+        return self._native.active_connections()
+
+
+# vi:sts=4 sw=4 et

@@ -1,0 +1,207 @@
+"""The standalone server as a process: every way of starting it, signals, workers."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import pywebsocket3
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(pywebsocket3.__file__))
+SCRIPT_DIR = os.path.dirname(sys.executable)
+
+ECHO = """
+def web_socket_do_extra_handshake(request):
+    pass
+
+def web_socket_transfer_data(request):
+    while True:
+        message = request.ws_stream.receive_message()
+        if message is None:
+            return
+        request.ws_stream.send_message(message, binary=isinstance(message, bytes))
+"""
+
+STUCK = """
+import time
+
+def web_socket_do_extra_handshake(request):
+    pass
+
+def web_socket_transfer_data(request):
+    request.ws_stream.send_message('in')
+    while True:
+        time.sleep(0.05)
+"""
+
+PID = """
+import os
+
+def web_socket_do_extra_handshake(request):
+    pass
+
+def web_socket_transfer_data(request):
+    request.ws_stream.send_message(str(os.getpid()))
+    request.ws_stream.receive_message()
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def docroot(tmp_path):
+    (tmp_path / "echo_wsh.py").write_text(ECHO)
+    (tmp_path / "stuck_wsh.py").write_text(STUCK)
+    (tmp_path / "pid_wsh.py").write_text(PID)
+    (tmp_path / "index.txt").write_text("static")
+    return tmp_path
+
+
+def wait_listening(port, proc, timeout=5.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return time.time()
+        except OSError:
+            time.sleep(0.02)
+    raise AssertionError("server did not listen")
+
+
+@pytest.fixture
+def launch(docroot):
+    procs = []
+
+    def start(command, *extra):
+        port = free_port()
+        argv = command + ["-H", "127.0.0.1", "-p", str(port), "-d", str(docroot), *extra]
+        started = time.time()
+        proc = subprocess.Popen(
+            argv, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        procs.append(proc)
+        listening = wait_listening(port, proc)
+        return proc, port, listening - started
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+COMMANDS = {
+    "module": [sys.executable, "-m", "pywebsocket3.standalone"],
+    "path": [sys.executable, os.path.join(PACKAGE_DIR, "standalone.py")],
+    "script": [os.path.join(SCRIPT_DIR, "pywebsocket-rs")],
+    "old_module": [sys.executable, "-m", "mod_pywebsocket.standalone"],
+}
+
+
+@pytest.mark.parametrize("how", sorted(COMMANDS))
+def test_start_echo_and_sigterm(launch, how):
+    proc, port, startup = launch(COMMANDS[how])
+    assert startup < 1.5
+    with connect("ws://127.0.0.1:%d/echo" % port) as ws:
+        ws.send("hi")
+        assert ws.recv() == "hi"
+        # The process started is the server: it has the listening socket, no child.
+        assert not _children(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as info:
+            ws.recv(timeout=5)
+        assert info.value.rcvd.code == 1001
+    assert proc.wait(10) == 0
+
+
+def _children(pid):
+    path = "/proc/%d/task/%d/children" % (pid, pid)
+    with open(path) as f:
+        return f.read().split()
+
+
+def test_sigint_with_stuck_handler_exits_after_timeout(launch):
+    proc, port, _ = launch(COMMANDS["module"], "--shutdown-timeout", "1")
+    ws = connect("ws://127.0.0.1:%d/stuck" % port)
+    assert ws.recv() == "in"
+    started = time.time()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(10) == 0
+    assert time.time() - started < 4
+    ws.close()
+
+
+def test_static_file_and_relative_handler_root(launch):
+    proc, port, _ = launch(COMMANDS["module"], "-w", ".")
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(b"GET /index.txt HTTP/1.0\r\n\r\n")
+    data = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    assert data.startswith(b"HTTP/1.0 200 OK") and data.endswith(b"static")
+
+
+def test_bad_scan_dir_exits_1(docroot, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "pywebsocket3.standalone", "-p", "0", "-d", str(docroot)]
+        + ["-s", "/"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert proc.returncode == 1
+    assert "must be a directory under root_dir" in proc.stderr
+
+
+def test_tls_option_checks_exit_1(docroot):
+    for extra in (
+        ["-t"],
+        ["--tls-client-auth"],
+        ["-t", "-k", "k", "-c", "c", "--tls-client-cert-optional"],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pywebsocket3.standalone", "-p", "0", "-d", str(docroot)]
+            + extra,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+        assert proc.returncode == 1, extra
+        assert "CRITICAL" in proc.stderr
+
+
+def test_obsolete_flags_warn(launch):
+    proc, port, _ = launch(COMMANDS["module"], "--allow-draft75", "--strict")
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert "--allow-draft75 is obsolete and ignored" in err
+
+
+def test_workers_share_the_port(launch):
+    proc, port, _ = launch(COMMANDS["module"], "--workers", "2")
+    pids = set()
+    for _ in range(40):
+        with connect("ws://127.0.0.1:%d/pid" % port) as ws:
+            pids.add(int(ws.recv()))
+        if len(pids) == 2:
+            break
+    assert len(pids) == 2 and proc.pid in pids
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+    for pid in pids - {proc.pid}:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
