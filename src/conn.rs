@@ -1,69 +1,127 @@
-//! The native client connection handed to a handler thread (plain TCP for now; TLS, the
-//! connection registry for shutdown and pings come with the server work).
+//! The native client connection handed to a handler thread: a blocking socket, plain or TLS.
 //!
 //! Contract used by `py_engine`: `Connection.io: Arc<ConnIo>`; `ConnIo::read_exact`,
 //! `ConnIo::read_up_to` and `ConnIo::write_all` block and must be called with the GIL released.
-//! Reads and writes use separate locks so one thread can receive while another sends.
+//! Reads and writes use separate locks so one thread can receive while another sends. With TLS
+//! the reader waits for ciphertext without holding the shared rustls lock, and the writer
+//! encrypts under that lock but sends after releasing it, so neither side blocks the other.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
-use std::sync::{Arc, Mutex};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
-use pyo3::prelude::*;
+use rustls::ServerConnection;
 
-pub struct ConnIo {
-    reader: Mutex<BufferedReader>,
-    writer: Mutex<TcpStream>,
+mod py;
+mod sockets;
+
+pub use py::{register, Connection};
+use sockets::{encrypt, next_chunk, read_retrying, resize_for_read, send_nonblocking};
+
+/// Read sizes adapt between these: an idle connection holds a small buffer, a busy one reads
+/// big chunks (thousands of idle connections must not cost 64 KiB each).
+const MIN_CHUNK: usize = 4 * 1024;
+const READ_CHUNK: usize = 64 * 1024;
+/// One TLS record at most, so decrypting it never overflows rustls's plaintext buffer.
+const CIPHER_CHUNK: usize = 18 * 1024;
+/// Plaintext encrypted per turn of the writer, bounding the ciphertext held in memory.
+const TLS_WRITE_CHUNK: usize = 64 * 1024;
+
+/// What the handler and the request object see besides the byte stream.
+#[derive(Debug, Clone, Default)]
+pub struct ConnMeta {
+    pub remote_addr: Option<SocketAddr>,
+    /// `(server_name, server_port)`: the `-H` value and the listening port, as upstream.
+    pub local_addr: (String, u16),
+    pub raw_lines: Vec<Vec<u8>>,
+    pub peer_certificate: Option<Vec<u8>>,
 }
 
-struct BufferedReader {
+pub struct ConnIo {
+    reader: Mutex<Reader>,
+    writer: Mutex<TcpStream>,
+    tls: Option<Mutex<ServerConnection>>,
+    /// Separate handle for shutdown and non-blocking control frames.
+    control: TcpStream,
+    pub meta: ConnMeta,
+    last_received_ms: AtomicU64,
+    last_ping_ms: AtomicU64,
+    websocket_open: AtomicBool,
+}
+
+struct Reader {
     stream: TcpStream,
     buf: Vec<u8>,
     pos: usize,
+    cipher: Vec<u8>,
+    cipher_pos: usize,
+    chunk: usize,
+    cipher_chunk: usize,
 }
 
-impl BufferedReader {
-    fn fill(&mut self) -> io::Result<usize> {
-        if self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-            self.buf.resize(64 * 1024, 0);
-            let n = loop {
-                match self.stream.read(&mut self.buf) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    other => break other,
-                }
-            };
-            let n = match n {
-                Ok(n) => n,
-                Err(e) => {
-                    self.buf.clear();
-                    return Err(e);
-                }
-            };
-            self.buf.truncate(n);
-        }
-        Ok(self.buf.len() - self.pos)
-    }
+/// Milliseconds on a process-wide monotonic clock.
+pub fn now_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
 impl ConnIo {
     /// `leftover` holds bytes that arrived after the request head.
     pub fn new(stream: TcpStream, leftover: Vec<u8>) -> io::Result<Self> {
+        let meta = ConnMeta {
+            remote_addr: stream.peer_addr().ok(),
+            ..ConnMeta::default()
+        };
+        Self::from_parts(stream, None, leftover, meta)
+    }
+
+    /// A blocking socket, optionally with the TLS session negotiated on it.
+    pub fn from_parts(
+        stream: TcpStream,
+        tls: Option<ServerConnection>,
+        leftover: Vec<u8>,
+        meta: ConnMeta,
+    ) -> io::Result<Self> {
         let writer = stream.try_clone()?;
+        let control = stream.try_clone()?;
+        let tls = tls.map(|mut session| {
+            // The writer drains ciphertext after every chunk, so rustls needs no limit of its own.
+            session.set_buffer_limit(None);
+            Mutex::new(session)
+        });
+        let reader = Reader {
+            stream,
+            buf: leftover,
+            pos: 0,
+            cipher: Vec::new(),
+            cipher_pos: 0,
+            chunk: MIN_CHUNK,
+            cipher_chunk: MIN_CHUNK,
+        };
         Ok(ConnIo {
-            reader: Mutex::new(BufferedReader { stream, buf: leftover, pos: 0 }),
+            reader: Mutex::new(reader),
             writer: Mutex::new(writer),
+            tls,
+            control,
+            meta,
+            last_received_ms: AtomicU64::new(now_ms()),
+            last_ping_ms: AtomicU64::new(0),
+            websocket_open: AtomicBool::new(false),
         })
     }
 
     pub fn read_exact(&self, out: &mut [u8]) -> io::Result<()> {
-        let mut reader = self.reader.lock().map_err(|_| poisoned())?;
+        let mut reader = lock(&self.reader)?;
         let mut filled = 0;
         while filled < out.len() {
-            let available = reader.fill()?;
+            let available = self.fill(&mut reader)?;
             if available == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed",
+                ));
             }
             let take = available.min(out.len() - filled);
             let start = reader.pos;
@@ -74,12 +132,27 @@ impl ConnIo {
         Ok(())
     }
 
+    /// Fills `out` only if the bytes are already buffered: no syscall, no waiting, so a caller
+    /// holding the GIL may try this before detaching. False leaves the buffer untouched.
+    pub fn try_read_buffered(&self, out: &mut [u8]) -> bool {
+        let Ok(mut reader) = self.reader.try_lock() else {
+            return false;
+        };
+        let start = reader.pos;
+        if reader.buf.len() - start < out.len() {
+            return false;
+        }
+        out.copy_from_slice(&reader.buf[start..start + out.len()]);
+        reader.pos += out.len();
+        true
+    }
+
     /// Up to `length` bytes, fewer only at EOF (mod_python's `read`).
     pub fn read_up_to(&self, length: usize) -> io::Result<Vec<u8>> {
-        let mut reader = self.reader.lock().map_err(|_| poisoned())?;
+        let mut reader = lock(&self.reader)?;
         let mut out = Vec::with_capacity(length.min(1 << 20));
         while out.len() < length {
-            let available = reader.fill()?;
+            let available = self.fill(&mut reader)?;
             if available == 0 {
                 break;
             }
@@ -92,21 +165,199 @@ impl ConnIo {
     }
 
     pub fn write_all(&self, data: &[u8]) -> io::Result<()> {
-        let mut writer = self.writer.lock().map_err(|_| poisoned())?;
-        writer.write_all(data)
+        let mut socket = lock(&self.writer)?;
+        // Flagged under the writer lock, so a control frame can only follow the whole 101.
+        if !self.websocket_open.load(Ordering::Relaxed) && data.starts_with(b"HTTP/1.1 101 ") {
+            self.websocket_open.store(true, Ordering::Relaxed);
+        }
+        match &self.tls {
+            None => socket.write_all(data)?,
+            Some(tls) => {
+                for chunk in data.chunks(TLS_WRITE_CHUNK) {
+                    let ciphertext = encrypt(tls, chunk)?;
+                    socket.write_all(&ciphertext)?;
+                }
+                if data.is_empty() {
+                    socket.write_all(&encrypt(tls, &[])?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Buffered plaintext available, reading more from the socket when there is none; 0 at EOF.
+    fn fill(&self, reader: &mut Reader) -> io::Result<usize> {
+        if reader.pos < reader.buf.len() {
+            return Ok(reader.buf.len() - reader.pos);
+        }
+        resize_for_read(&mut reader.buf, reader.chunk);
+        reader.pos = 0;
+        let result = match &self.tls {
+            None => read_retrying(&mut reader.stream, &mut reader.buf),
+            Some(tls) => self.fill_tls(tls, reader),
+        };
+        match result {
+            Ok(n) => {
+                if n > 0 {
+                    self.last_received_ms.store(now_ms(), Ordering::Relaxed);
+                }
+                reader.buf.truncate(n);
+                reader.chunk = next_chunk(reader.chunk, n, READ_CHUNK);
+                Ok(n)
+            }
+            Err(e) => {
+                reader.buf.clear();
+                Err(e)
+            }
+        }
+    }
+
+    fn fill_tls(&self, tls: &Mutex<ServerConnection>, reader: &mut Reader) -> io::Result<usize> {
+        let Reader {
+            stream,
+            buf,
+            cipher,
+            cipher_pos,
+            cipher_chunk,
+            ..
+        } = reader;
+        loop {
+            let mut wants_write = false;
+            let mut fed = false;
+            {
+                let mut session = lock(tls)?;
+                match session.reader().read(buf) {
+                    Ok(n) => return Ok(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+                if *cipher_pos < cipher.len() {
+                    let mut pending = &cipher[*cipher_pos..];
+                    let used = session.read_tls(&mut pending)?;
+                    if used == 0 {
+                        return Err(io::Error::other("TLS receive buffer stalled"));
+                    }
+                    *cipher_pos += used;
+                    fed = true;
+                    let state = session.process_new_packets().map_err(io::Error::other);
+                    wants_write = session.wants_write();
+                    if let Err(e) = state {
+                        drop(session);
+                        self.flush_tls_best_effort();
+                        return Err(e);
+                    }
+                }
+            }
+            if wants_write {
+                self.flush_tls_best_effort();
+            }
+            // Decrypted records may hold plaintext now: look again before reading the socket.
+            if !fed {
+                resize_for_read(cipher, *cipher_chunk);
+                let n = read_retrying(stream, cipher)?;
+                cipher.truncate(n);
+                *cipher_chunk = next_chunk(*cipher_chunk, n, CIPHER_CHUNK);
+                *cipher_pos = 0;
+                if n == 0 {
+                    return Ok(0);
+                }
+            }
+        }
+    }
+
+    /// Sends alerts or handshake replies the reader produced, unless a writer is busy anyway.
+    fn flush_tls_best_effort(&self) {
+        let (Some(tls), Ok(mut socket)) = (&self.tls, self.writer.try_lock()) else {
+            return;
+        };
+        if let Ok(ciphertext) = encrypt(tls, &[]) {
+            let _ = socket.write_all(&ciphertext);
+        }
+    }
+
+    /// Writes a small control frame (ping, close) without ever blocking for long: the writer
+    /// lock and the socket are tried until `wait` passes. A frame cut in half ends the
+    /// connection, since the stream can no longer be framed. Returns whether it went out whole.
+    pub fn send_control(&self, frame: &[u8], wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        let guard = loop {
+            if let Ok(guard) = self.writer.try_lock() {
+                break guard;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let bytes = match &self.tls {
+            None => frame.to_vec(),
+            Some(tls) => match encrypt(tls, frame) {
+                Ok(bytes) => bytes,
+                Err(_) => return false,
+            },
+        };
+        let sent = send_nonblocking(&guard, &bytes, deadline);
+        drop(guard);
+        match sent {
+            Ok(n) if n == bytes.len() => true,
+            Ok(0) => false,
+            _ => {
+                self.shutdown();
+                false
+            }
+        }
+    }
+
+    /// Ends both directions so blocked reads and writes on other threads return.
+    pub fn shutdown(&self) {
+        let _ = self.control.shutdown(Shutdown::Both);
+    }
+
+    /// Close notify for TLS (best effort, never blocking), then shut the socket down.
+    pub fn close(&self) {
+        if let Some(tls) = &self.tls {
+            if let Ok(mut session) = tls.lock() {
+                session.send_close_notify();
+            }
+            if let Ok(socket) = self.writer.try_lock() {
+                if let Ok(bytes) = encrypt(tls, &[]) {
+                    let _ = send_nonblocking(&socket, &bytes, Instant::now());
+                }
+            }
+        }
+        self.shutdown();
+    }
+
+    pub fn last_received_ms(&self) -> u64 {
+        self.last_received_ms.load(Ordering::Relaxed)
+    }
+
+    pub fn last_ping_ms(&self) -> u64 {
+        self.last_ping_ms.load(Ordering::Relaxed)
+    }
+
+    pub fn set_last_ping_ms(&self, at: u64) {
+        self.last_ping_ms.store(at, Ordering::Relaxed);
+    }
+
+    /// True once the 101 went out: only then may the server inject ping or close frames.
+    pub fn websocket_open(&self) -> bool {
+        self.websocket_open.load(Ordering::Relaxed)
+    }
+
+    pub fn mark_websocket_open(&self) {
+        self.websocket_open.store(true, Ordering::Relaxed);
     }
 }
 
-fn poisoned() -> io::Error {
-    io::Error::other("connection lock poisoned")
+fn lock<T>(mutex: &Mutex<T>) -> io::Result<MutexGuard<'_, T>> {
+    mutex
+        .lock()
+        .map_err(|_| io::Error::other("connection lock poisoned"))
 }
 
-#[pyclass(frozen, module = "pywebsocket3._native")]
-pub struct Connection {
-    pub io: Arc<ConnIo>,
-}
+/// Shared handle used by the server registry.
+pub type SharedConn = Arc<ConnIo>;
 
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<Connection>()?;
-    Ok(())
-}
+#[cfg(test)]
+mod tests;

@@ -91,8 +91,11 @@ fn forward(receiver: Receiver<ForwardedRecord>) {
                 Err(_) => break,
             }
         }
-        Python::attach(|py| {
-            let dropped = BRIDGE.get().map_or(0, |b| b.dropped.swap(0, Ordering::Relaxed));
+        // try_attach: during interpreter finalization the records are dropped, not a crash.
+        let _ = Python::try_attach(|py| {
+            let dropped = BRIDGE
+                .get()
+                .map_or(0, |b| b.dropped.swap(0, Ordering::Relaxed));
             if dropped > 0 {
                 batch.push(ForwardedRecord {
                     logger: "pywebsocket3.native".to_owned(),
@@ -100,11 +103,15 @@ fn forward(receiver: Receiver<ForwardedRecord>) {
                     message: format!("{dropped} log records dropped (logging fell behind)"),
                 });
             }
-            let Ok(logging) = py.import("logging") else { return };
+            let Ok(logging) = py.import("logging") else {
+                return;
+            };
             for record in batch.drain(..) {
                 let logged = logging
                     .call_method1("getLogger", (record.logger,))
-                    .and_then(|logger| logger.call_method1("log", (record.level, "%s", record.message)));
+                    .and_then(|logger| {
+                        logger.call_method1("log", (record.level, "%s", record.message))
+                    });
                 if let Err(err) = logged {
                     err.print(py);
                 }
@@ -118,7 +125,10 @@ fn forward(receiver: Receiver<ForwardedRecord>) {
 pub fn init_logging(level: i32) -> PyResult<()> {
     if BRIDGE.get().is_none() {
         let (sender, receiver) = mpsc::sync_channel(QUEUE_CAPACITY);
-        let bridge = Bridge { sender, dropped: AtomicU64::new(0) };
+        let bridge = Bridge {
+            sender,
+            dropped: AtomicU64::new(0),
+        };
         if BRIDGE.set(bridge).is_ok() {
             thread::Builder::new()
                 .name("pywebsocket3-log".to_owned())
@@ -144,13 +154,25 @@ mod tests {
 
     #[test]
     fn logger_names() {
-        assert_eq!(python_logger_name("pywebsocket3.websocket_server"), "pywebsocket3.websocket_server");
-        assert_eq!(python_logger_name("_native::server::accept"), "pywebsocket3.native.accept");
+        assert_eq!(
+            python_logger_name("pywebsocket3.websocket_server"),
+            "pywebsocket3.websocket_server"
+        );
+        assert_eq!(
+            python_logger_name("_native::server::accept"),
+            "pywebsocket3.native.accept"
+        );
     }
 
     #[test]
     fn levels_round_trip() {
-        for level in [Level::Error, Level::Warn, Level::Info, Level::Debug, Level::Trace] {
+        for level in [
+            Level::Error,
+            Level::Warn,
+            Level::Info,
+            Level::Debug,
+            Level::Trace,
+        ] {
             assert!(level <= level_filter(python_level(level)));
         }
         assert_eq!(level_filter(30), LevelFilter::Warn);

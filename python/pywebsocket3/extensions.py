@@ -177,9 +177,9 @@ class PerMessageDeflateExtensionProcessor(ExtensionProcessorInterface):
 
         framer = _PerMessageDeflateFramer(server_max_window_bits, server_no_context_takeover)
         framer._incoming_window_bits = incoming_window_bits
-        framer._incoming_no_context_takeover = bool(
-            self._client_no_context_takeover or client_offers_no_context_takeover
-        )
+        # An offered client_no_context_takeover is only a hint (RFC 7692 7.1.1.1): the inflater
+        # may reset per message only when our response made it binding.
+        framer._incoming_no_context_takeover = bool(self._client_no_context_takeover)
         framer.set_bfinal(self._bfinal)
         framer.set_compress_outgoing_enabled(self._compress_outgoing)
         self._framer = framer

@@ -1,0 +1,89 @@
+//! `Connection`: mod_python's `mp_conn` over a native socket. Every wait releases the GIL.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::PyBytes;
+
+use super::ConnIo;
+
+#[pyclass(frozen, module = "pywebsocket3._native")]
+pub struct Connection {
+    pub io: Arc<ConnIo>,
+}
+
+/// A socket address as Python's `getpeername()` gives it (4-tuple for IPv6).
+pub fn address_to_py<'py>(py: Python<'py>, addr: &SocketAddr) -> PyResult<Bound<'py, PyAny>> {
+    match addr {
+        SocketAddr::V4(v4) => Ok((v4.ip().to_string(), v4.port())
+            .into_pyobject(py)?
+            .into_any()),
+        SocketAddr::V6(v6) => Ok(
+            (v6.ip().to_string(), v6.port(), v6.flowinfo(), v6.scope_id())
+                .into_pyobject(py)?
+                .into_any(),
+        ),
+    }
+}
+
+#[pymethods]
+impl Connection {
+    #[getter]
+    fn remote_addr<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match &self.io.meta.remote_addr {
+            Some(addr) => address_to_py(py, addr),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+
+    #[getter]
+    fn local_addr<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (name, port) = &self.io.meta.local_addr;
+        Ok((name.as_str(), *port).into_pyobject(py)?.into_any())
+    }
+
+    /// Blocks until `length` bytes or EOF (then fewer); a negative length reads to EOF.
+    fn read<'py>(&self, py: Python<'py>, length: i64) -> PyResult<Bound<'py, PyBytes>> {
+        let io = Arc::clone(&self.io);
+        let length = usize::try_from(length).unwrap_or(usize::MAX);
+        let data = py.detach(move || io.read_up_to(length))?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    /// sendall: bytes-like only (a str raises TypeError, as a socket file does).
+    fn write(&self, py: Python<'_>, data: PyBackedBytes) -> PyResult<()> {
+        let io = Arc::clone(&self.io);
+        py.detach(move || io.write_all(&data))?;
+        Ok(())
+    }
+
+    fn get_memorized_lines<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
+        self.io
+            .meta
+            .raw_lines
+            .iter()
+            .map(|line| PyBytes::new(py, line))
+            .collect()
+    }
+
+    fn peer_certificate<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.io
+            .meta
+            .peer_certificate
+            .as_deref()
+            .map(|der| PyBytes::new(py, der))
+    }
+
+    /// Shut the socket down (after a TLS close_notify); blocked reads and writes return.
+    fn close(&self, py: Python<'_>) {
+        let io = Arc::clone(&self.io);
+        py.detach(move || io.close());
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Connection>()?;
+    Ok(())
+}

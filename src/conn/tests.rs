@@ -1,0 +1,109 @@
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+use super::*;
+use std::net::TcpListener;
+
+fn pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    (server, client)
+}
+
+#[test]
+fn leftover_comes_before_socket_bytes() {
+    let (server, mut client) = pair();
+    let io = ConnIo::new(server, b"abc".to_vec()).unwrap();
+    client.write_all(b"defgh").unwrap();
+    let mut first = [0u8; 4];
+    io.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"abcd");
+    drop(client);
+    assert_eq!(io.read_up_to(100).unwrap(), b"efgh");
+    assert_eq!(io.read_up_to(100).unwrap(), b"");
+    let mut more = [0u8; 1];
+    assert_eq!(
+        io.read_exact(&mut more).unwrap_err().kind(),
+        io::ErrorKind::UnexpectedEof
+    );
+}
+
+#[test]
+fn a_blocked_reader_does_not_block_a_writer() {
+    let (server, mut client) = pair();
+    let io = Arc::new(ConnIo::new(server, Vec::new()).unwrap());
+    let reader_io = Arc::clone(&io);
+    let reader = std::thread::spawn(move || reader_io.read_up_to(3));
+    std::thread::sleep(Duration::from_millis(50));
+    let response = b"HTTP/1.1 101 Switching Protocols\r\n\r\n";
+    io.write_all(response).unwrap();
+    assert!(io.websocket_open());
+    let mut got = [0u8; 36];
+    assert_eq!(got.len(), response.len());
+    client.read_exact(&mut got).unwrap();
+    client.write_all(b"xyz").unwrap();
+    assert_eq!(reader.join().unwrap().unwrap(), b"xyz");
+}
+
+#[test]
+fn shutdown_wakes_a_blocked_reader_and_control_frames_go_out() {
+    let (server, mut client) = pair();
+    let io = Arc::new(ConnIo::new(server, Vec::new()).unwrap());
+    assert!(io.send_control(&[0x89, 0x00], Duration::from_millis(100)));
+    let mut ping = [0u8; 2];
+    client.read_exact(&mut ping).unwrap();
+    assert_eq!(ping, [0x89, 0x00]);
+    let reader_io = Arc::clone(&io);
+    let reader = std::thread::spawn(move || reader_io.read_up_to(10));
+    std::thread::sleep(Duration::from_millis(50));
+    io.shutdown();
+    assert_eq!(reader.join().unwrap().unwrap(), b"");
+}
+
+#[test]
+fn control_frames_give_up_when_the_writer_is_busy() {
+    let (server, _client) = pair();
+    let io = ConnIo::new(server, Vec::new()).unwrap();
+    let _busy = io.writer.lock().unwrap();
+    let started = Instant::now();
+    assert!(!io.send_control(&[0x89, 0x00], Duration::from_millis(30)));
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn read_sizes_adapt() {
+    assert_eq!(next_chunk(MIN_CHUNK, MIN_CHUNK, READ_CHUNK), 2 * MIN_CHUNK);
+    assert_eq!(next_chunk(READ_CHUNK, READ_CHUNK, READ_CHUNK), READ_CHUNK);
+    assert_eq!(next_chunk(READ_CHUNK, 10, READ_CHUNK), READ_CHUNK / 2);
+    assert_eq!(next_chunk(MIN_CHUNK, 1, READ_CHUNK), MIN_CHUNK);
+    let mut buf = vec![0u8; READ_CHUNK];
+    resize_for_read(&mut buf, MIN_CHUNK);
+    assert_eq!(buf.len(), MIN_CHUNK);
+    assert!(buf.capacity() < READ_CHUNK);
+}
+
+#[test]
+fn large_transfers_arrive_intact() {
+    let (server, mut client) = pair();
+    let io = ConnIo::new(server, Vec::new()).unwrap();
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let sent = data.clone();
+    let writer = std::thread::spawn(move || client.write_all(&sent).unwrap());
+    let mut got = vec![0u8; data.len()];
+    io.read_exact(&mut got).unwrap();
+    writer.join().unwrap();
+    assert!(got == data);
+}
+
+#[test]
+fn buffered_reads_never_wait() {
+    let (server, mut client) = pair();
+    let io = ConnIo::new(server, b"ab".to_vec()).unwrap();
+    let mut three = [0u8; 3];
+    assert!(!io.try_read_buffered(&mut three));
+    let mut one = [0u8; 1];
+    assert!(io.try_read_buffered(&mut one));
+    assert_eq!(one, *b"a");
+    client.write_all(b"cd").unwrap();
+    io.read_exact(&mut three).unwrap();
+    assert_eq!(&three, b"bcd");
+}

@@ -1,0 +1,319 @@
+//! One accepted connection: TLS handshake, request head, basic auth, routing to a WebSocket
+//! handler thread or to static files and CGI. Runs on tokio; never touches Python.
+
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::time::timeout;
+
+use super::registry::Slot;
+use super::uri::{handler_key, parse_ws_uri, Target};
+use super::{Settings, Shared};
+use crate::conn::{ConnIo, ConnMeta};
+use crate::handshake::{basic_auth_challenge, ErrorPage};
+use crate::http_head::{read_head, HeadError, HeadLimits, HttpRequest};
+use crate::{cgi, static_files};
+
+pub const SERVER_LOGGER: &str = "pywebsocket3.websocket_server.WebSocketServer";
+pub const REQUEST_LOGGER: &str = "pywebsocket3.request_handler.WebSocketRequestHandler";
+/// Handler threads run arbitrary Python; CPython needs more than Rust's 2 MiB default there.
+const HANDLER_STACK_BYTES: usize = 4 << 20;
+/// Back-off after an accept error such as EMFILE, so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+pub async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    tokio::spawn(handle_connection(Arc::clone(&shared), tcp, peer));
+                }
+                Err(e) => {
+                    log::warn!(target: SERVER_LOGGER, "accept failed: {e}");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+        }
+    }
+}
+
+/// What came out of the HTTP part of a connection.
+enum Outcome {
+    Done,
+    WebSocket(HttpRequest, Slot),
+}
+
+async fn handle_connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
+    let _ = tcp.set_nodelay(true);
+    let settings = shared.settings();
+    let Some(acceptor) = shared.tls.clone() else {
+        let mut tcp = tcp;
+        if let Outcome::WebSocket(request, slot) =
+            serve(&mut tcp, &shared, &settings, peer, false).await
+        {
+            hand_off(&shared, tcp, None, request, slot, peer, None);
+        }
+        return;
+    };
+    let mut stream = match timeout(settings.handshake_timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            log::info!(target: SERVER_LOGGER, "TLS handshake with {peer} failed: {e}");
+            return;
+        }
+        Err(_) => {
+            log::info!(target: SERVER_LOGGER, "TLS handshake with {peer} timed out");
+            return;
+        }
+    };
+    let session = stream.get_ref().1;
+    log::info!(target: SERVER_LOGGER, "{peer}: {}", crate::tls::describe_session(session));
+    let certificate = crate::tls::peer_certificate(session);
+    if let Outcome::WebSocket(request, slot) =
+        serve(&mut stream, &shared, &settings, peer, true).await
+    {
+        let (tcp, session) = stream.into_inner();
+        hand_off(
+            &shared,
+            tcp,
+            Some(session),
+            request,
+            slot,
+            peer,
+            certificate,
+        );
+    }
+}
+
+/// The HTTP part, over plain TCP or TLS alike. Writes every non-WebSocket response.
+async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    stream: &mut S,
+    shared: &Shared,
+    settings: &Settings,
+    peer: SocketAddr,
+    https: bool,
+) -> Outcome {
+    let limits = HeadLimits {
+        max_bytes: settings.max_header_bytes,
+        ..HeadLimits::default()
+    };
+    let mut request = match timeout(settings.handshake_timeout, read_head(stream, limits)).await {
+        Err(_) => {
+            log::info!(target: REQUEST_LOGGER, "{}: request head timed out", peer.ip());
+            return Outcome::Done;
+        }
+        Ok(Err(HeadError::Respond {
+            status,
+            message,
+            explain,
+            request_line,
+        })) => {
+            let page = ErrorPage {
+                status,
+                message: message.as_deref(),
+                explain: explain.as_deref(),
+                server_version: &shared.server_version,
+                head_request: false,
+            };
+            log_error(peer, status, message.as_deref());
+            log_access(&request_line, status);
+            let _ = write_and_close(stream, &page.to_bytes()).await;
+            return Outcome::Done;
+        }
+        Ok(Err(_)) => return Outcome::Done,
+        Ok(Ok(request)) => request,
+    };
+    if let Some(expected) = &settings.basic_auth {
+        if request.header("Authorization") != Some(expected.as_str()) {
+            log_access(&request.request_line(), 401);
+            log::info!(target: REQUEST_LOGGER, "Request basic authentication");
+            let challenge = basic_auth_challenge(&shared.server_version, SystemTime::now());
+            let _ = write_and_close(stream, &challenge).await;
+            return Outcome::Done;
+        }
+    }
+    if let Some(resource) = websocket_resource(&request.target, settings) {
+        let (key, has_fragment) = handler_key(&resource);
+        if shared.has_handler(key) {
+            if has_fragment {
+                log::info!(target: REQUEST_LOGGER,
+                    "Dispatch failed for error: Fragment identifiers MUST NOT be used on WebSocket URIs");
+                send_error(stream, shared, &request, peer, 400, None).await;
+                return Outcome::Done;
+            }
+            let Some(slot) = shared.registry.reserve(settings.max_connections) else {
+                log::warn!(target: REQUEST_LOGGER, "max connections reached, refusing {peer}");
+                send_error(stream, shared, &request, peer, 503, None).await;
+                return Outcome::Done;
+            };
+            request.target = resource;
+            return Outcome::WebSocket(request, slot);
+        }
+        log::info!(target: REQUEST_LOGGER, "No handler for resource: {resource:?}");
+    }
+    log::info!(target: REQUEST_LOGGER, "Fallback to CGIHTTPRequestHandler");
+    let status = serve_files(stream, shared, &request, peer, https).await;
+    if let Ok(status) = status {
+        log_access(&request.request_line(), status);
+    }
+    let _ = stream.shutdown().await;
+    Outcome::Done
+}
+
+/// The resource a WebSocket handler would see, or None when an absolute target fails -V/-P.
+fn websocket_resource(target: &str, settings: &Settings) -> Option<String> {
+    match parse_ws_uri(target) {
+        Target::Relative => Some(target.to_string()),
+        Target::Invalid => {
+            log::info!(target: REQUEST_LOGGER, "Invalid URI: {target:?}");
+            None
+        }
+        Target::Absolute { host, port, path } => {
+            if settings
+                .validation_host
+                .as_ref()
+                .is_some_and(|expected| *expected != host)
+            {
+                log::info!(target: REQUEST_LOGGER, "Invalid host: {host:?}");
+                return None;
+            }
+            if settings
+                .validation_port
+                .is_some_and(|expected| expected != i64::from(port))
+            {
+                log::info!(target: REQUEST_LOGGER, "Invalid port: {port}");
+                return None;
+            }
+            Some(path)
+        }
+    }
+}
+
+async fn serve_files<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    stream: &mut S,
+    shared: &Shared,
+    request: &HttpRequest,
+    peer: SocketAddr,
+    https: bool,
+) -> std::io::Result<u16> {
+    if let Some(script) = cgi::script_for(request, &shared.cgi_paths, &shared.document_root) {
+        let context = cgi::CgiContext {
+            server_port: shared.port,
+            server_name: shared.server_name.clone(),
+            remote_addr: peer,
+            https,
+            server_version: shared.server_version.clone(),
+        };
+        return cgi::run(stream, request, script, &context).await;
+    }
+    static_files::serve(
+        stream,
+        request,
+        &shared.document_root,
+        &shared.server_version,
+    )
+    .await
+}
+
+async fn send_error<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    shared: &Shared,
+    request: &HttpRequest,
+    peer: SocketAddr,
+    status: u16,
+    message: Option<&str>,
+) {
+    let page = ErrorPage {
+        status,
+        message,
+        explain: None,
+        server_version: &shared.server_version,
+        head_request: request.method == "HEAD",
+    };
+    log_error(peer, status, message);
+    log_access(&request.request_line(), status);
+    let _ = write_and_close(stream, &page.to_bytes()).await;
+}
+
+async fn write_and_close<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    stream.write_all(bytes).await?;
+    stream.flush().await?;
+    stream.shutdown().await
+}
+
+/// http.server's `log_error("code %d, message %s")`, at WARNING as upstream.
+fn log_error(peer: SocketAddr, status: u16, message: Option<&str>) {
+    let message = message.unwrap_or(crate::handshake::status_texts(status).0);
+    log::warn!(target: REQUEST_LOGGER, "{} - code {status}, message {message}", peer.ip());
+}
+
+/// http.server's `log_request`: `"GET /x HTTP/1.1" 404 -` at INFO.
+fn log_access(request_line: &str, status: u16) {
+    log::info!(target: REQUEST_LOGGER, "\"{request_line}\" {status} -");
+}
+
+/// Turns the socket into a blocking one and runs the handler on a new OS thread.
+fn hand_off(
+    shared: &Arc<Shared>,
+    tcp: TcpStream,
+    session: Option<rustls::ServerConnection>,
+    mut request: HttpRequest,
+    mut slot: Slot,
+    peer: SocketAddr,
+    peer_certificate: Option<Vec<u8>>,
+) {
+    let io = match tcp.into_std().and_then(|std_stream| {
+        std_stream.set_nonblocking(false)?;
+        let meta = ConnMeta {
+            remote_addr: Some(peer),
+            local_addr: (shared.server_name.clone(), shared.port),
+            raw_lines: request.raw_lines.clone(),
+            peer_certificate,
+        };
+        ConnIo::from_parts(
+            std_stream,
+            session,
+            std::mem::take(&mut request.leftover),
+            meta,
+        )
+    }) {
+        Ok(io) => Arc::new(io),
+        Err(e) => {
+            log::warn!(target: SERVER_LOGGER, "cannot hand {peer} to a handler thread: {e}");
+            return;
+        }
+    };
+    slot.attach(Arc::clone(&io));
+    let handoff = Arc::clone(&shared.handoff);
+    let thread_io = Arc::clone(&io);
+    let spawned = std::thread::Builder::new()
+        .name(format!("ws {peer}"))
+        .stack_size(HANDLER_STACK_BYTES)
+        .spawn(move || {
+            let _slot = slot;
+            let run = catch_unwind(AssertUnwindSafe(|| {
+                handoff(Arc::clone(&thread_io), request)
+            }));
+            if run.is_err() {
+                log::error!(target: SERVER_LOGGER, "handler thread for {peer} panicked");
+            }
+            thread_io.close();
+        });
+    if let Err(e) = spawned {
+        log::error!(target: SERVER_LOGGER, "cannot start a handler thread for {peer}: {e}");
+        io.close();
+    }
+}

@@ -1,0 +1,557 @@
+"""The native Server on its own: a tiny Python on_websocket, raw socket clients, exact bytes."""
+
+import http.server
+import io
+import logging
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+from pywebsocket3 import _native
+
+GOING_AWAY = b"\x88\x02\x03\xe9"
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+DATE = re.compile(rb"Date: [A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\r\n")
+SERVER = ("Server: SimpleHTTP/0.6 Python/%s\r\n" % __import__("platform").python_version()).encode()
+
+
+def _unmask(key, data):
+    return bytes(b ^ key[i % 4] for i, b in enumerate(data))
+
+
+class Echo:
+    """on_websocket: a hand-made 101, then echo small frames until a close or EOF."""
+
+    def __init__(self):
+        self.heads = []
+        self.connections = []
+        self.finished = threading.Event()
+
+    def __call__(self, connection, head):
+        self.heads.append(head)
+        self.connections.append(connection)
+        try:
+            if head.path.startswith("/boom"):
+                raise RuntimeError("handler failed on purpose")
+            key = dict((k.lower(), v) for k, v in head.headers)["sec-websocket-key"]
+            connection.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                + _native.compute_accept(key.encode())
+                + b"\r\n\r\n"
+            )
+            if head.path.startswith("/duplex"):
+                # A second thread sends while this one is blocked receiving.
+                def send_many():
+                    for i in range(200):
+                        connection.write(b"\x81\x03%03d" % i)
+
+                sender = threading.Thread(target=send_many)
+                sender.start()
+                sender.join(10)
+            while True:
+                header = connection.read(2)
+                if len(header) < 2:
+                    return
+                opcode, length = header[0] & 0x0F, header[1] & 0x7F
+                mask = connection.read(4)
+                payload = _unmask(mask, connection.read(length))
+                if opcode == 8:
+                    connection.write(b"\x88\x00")
+                    return
+                connection.write(bytes([0x80 | opcode, len(payload)]) + payload)
+        finally:
+            self.finished.set()
+
+
+def _config(tmp_path, **overrides):
+    config = {
+        "addresses": [(socket.AF_INET, "127.0.0.1", 0)],
+        "backlog": 16,
+        "document_root": str(tmp_path),
+        "cgi_paths": [],
+        "tls": None,
+        "python_version": __import__("platform").python_version(),
+        "basic_auth": None,
+        "validation_host": None,
+        "validation_port": None,
+        "handshake_timeout": 10.0,
+        "max_header_bytes": 65536,
+        "max_connections": 0,
+        "ping_interval": None,
+        "ping_timeout": None,
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture
+def make_server(tmp_path):
+    servers = []
+
+    def make(**overrides):
+        handler = Echo()
+        server = _native.Server(_config(tmp_path, **overrides), handler)
+        server.set_handler_resources(["/echo", "/boom", "/duplex"])
+        server.start()
+        fd = server.listener_fds()[0]
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            port = sock.getsockname()[1]
+        servers.append(server)
+        return server, handler, port
+
+    yield make
+    for server in servers:
+        server.shutdown(1.0)
+        server.close()
+
+
+def _upgrade(port, path="/echo", extra=b""):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(
+        b"GET " + path.encode() + b" HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: " + KEY.encode() + b"\r\n"
+        b"Sec-WebSocket-Version: 13\r\n" + extra + b"\r\n"
+    )
+    return sock
+
+
+def _read_until(sock, marker):
+    data = b""
+    while marker not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _read_all(sock):
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def _request(port, raw):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(raw)
+        return _read_all(sock)
+
+
+def _masked(opcode, payload, key=b"\x01\x02\x03\x04"):
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + key + _unmask(key, payload)
+
+
+def _stdlib_send_error(status, message=None):
+    """What http.server's send_error writes, from a real handler instance."""
+    handler = http.server.SimpleHTTPRequestHandler.__new__(http.server.SimpleHTTPRequestHandler)
+    handler.wfile = io.BytesIO()
+    handler.request_version = "HTTP/1.1"
+    handler.requestline = "GET / HTTP/1.1"
+    handler.command = "GET"
+    handler.client_address = ("127.0.0.1", 0)
+    handler.log_message = lambda *args: None
+    handler.send_error(status, message)
+    return handler.wfile.getvalue()
+
+
+def _without_date(data):
+    return DATE.sub(b"", data)
+
+
+def test_port_zero_and_listener_fds(make_server):
+    server, _, port = make_server()
+    assert port != 0
+    fds = server.listener_fds()
+    assert len(fds) == 1
+    with socket.socket(fileno=os.dup(fds[0])) as sock:
+        assert sock.getsockname() == ("127.0.0.1", port)
+        assert sock.type == socket.SOCK_STREAM
+
+
+def test_echo_and_request_head(make_server):
+    server, handler, port = make_server()
+    sock = _upgrade(port, "/echo?x=1", extra=b"X-Dup: a\r\nx-dup: b\r\n")
+    response = _read_until(sock, b"\r\n\r\n")
+    assert response == (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+    )
+    sock.sendall(_masked(1, b"hello"))
+    assert sock.recv(100) == b"\x81\x05hello"
+    assert server.active_connections() == 1
+    head = handler.heads[0]
+    assert (head.method, head.path, head.protocol) == ("GET", "/echo?x=1", "HTTP/1.1")
+    assert head.headers[-2:] == [("X-Dup", "a"), ("x-dup", "b")]
+    assert head.raw_lines[0] == b"GET /echo?x=1 HTTP/1.1\r\n"
+    connection = handler.connections[0]
+    assert connection.get_memorized_lines() == head.raw_lines
+    assert connection.remote_addr == sock.getsockname()
+    assert connection.local_addr == ("", port)
+    assert connection.peer_certificate() is None
+    with pytest.raises(TypeError):
+        connection.write("str is not bytes")
+    sock.sendall(_masked(8, b""))
+    assert sock.recv(100) == b"\x88\x00"
+    assert _read_all(sock) == b""
+    assert handler.finished.wait(5)
+    for _ in range(100):
+        if server.active_connections() == 0:
+            break
+        time.sleep(0.02)
+    assert server.active_connections() == 0
+
+
+def test_frames_sent_with_the_head_are_not_lost(make_server):
+    _, _, port = make_server()
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Key: "
+        + KEY.encode()
+        + b"\r\n\r\n"
+        + _masked(2, b"early")
+    )
+    data = _read_until(sock, b"early")
+    assert data.endswith(b"\r\n\r\n\x82\x05early")
+    sock.close()
+
+
+def test_basic_auth_401_exact_bytes(make_server):
+    _, handler, port = make_server(basic_auth="Basic dGVzdDp0ZXN0")
+    for path in (b"/echo", b"/nothere", b"/"):
+        response = _request(port, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _without_date(response) == (
+            b"HTTP/1.0 401 Unauthorized\r\n"
+            + SERVER
+            + b'WWW-Authenticate: Basic realm="Pywebsocket"\r\n\r\n'
+        )
+        assert DATE.search(response)
+    wrong = _request(port, b"GET /echo HTTP/1.1\r\nAuthorization: Basic eDp5\r\n\r\n")
+    assert wrong.startswith(b"HTTP/1.0 401 ")
+    sock = _upgrade(port, extra=b"Authorization: Basic dGVzdDp0ZXN0\r\n")
+    assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
+    sock.close()
+    assert len(handler.heads) == 1
+
+
+def test_unknown_paths_fall_back_to_static_files(make_server, tmp_path):
+    (tmp_path / "hello.txt").write_bytes(b"static body")
+    _, handler, port = make_server()
+    missing = _request(port, b"GET /nothere HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n")
+    assert missing.startswith(b"HTTP/1.0 404 File not found\r\n")
+    found = _request(port, b"GET /hello.txt?q=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert found.startswith(b"HTTP/1.0 200 OK\r\n") and found.endswith(b"\r\n\r\nstatic body")
+    assert handler.heads == []
+
+
+def test_absolute_targets_and_validation(make_server):
+    _, handler, port = make_server(validation_host="example.com", validation_port=80)
+    sock = _upgrade(port, "ws://Example.com/echo")
+    assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
+    sock.close()
+    assert handler.heads[0].path == "/echo"
+    for target in (b"ws://other.com/echo", b"ws://example.com:81/echo", b"ws:///echo"):
+        response = _request(port, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert response.startswith(b"HTTP/1.0 404 "), target
+    assert len(handler.heads) == 1
+
+
+def test_fragment_on_a_handler_is_400(make_server):
+    _, handler, port = make_server()
+    response = _request(port, b"GET /echo#frag HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert _without_date(response) == _without_date(_stdlib_send_error(400))
+    assert handler.heads == []
+
+
+def test_error_pages_match_http_server():
+    for status, message in ((400, None), (404, "File not found"), (503, None), (431, "x<y")):
+        expected = _without_date(_stdlib_send_error(status, message))
+        assert _without_date(_native.http_error_response(status, message)) == expected
+
+
+def test_bad_heads_get_http_server_statuses(make_server):
+    _, _, port = make_server(max_header_bytes=4096)
+    bad_version = _request(port, b"GET / HTTP/1.x\r\n\r\n")
+    assert bad_version.startswith(b"HTTP/1.0 400 Bad request version ('HTTP/1.x')\r\n")
+    assert _request(port, b"GET / HTTP/2.0\r\n\r\n").startswith(b"HTTP/1.0 505 ")
+    too_big = b"GET / HTTP/1.1\r\nX: " + b"a" * 10000 + b"\r\n\r\n"
+    assert _request(port, too_big).startswith(b"HTTP/1.0 431 ")
+    many = b"GET / HTTP/1.1\r\n" + b"".join(b"H%d: v\r\n" % i for i in range(101)) + b"\r\n"
+    assert _request(port, many).startswith(b"HTTP/1.0 431 Too many headers\r\n")
+
+
+def test_slow_heads_are_dropped_while_others_are_served(make_server):
+    _, _, port = make_server(handshake_timeout=0.5)
+    slow = socket.create_connection(("127.0.0.1", port), timeout=5)
+    slow.sendall(b"GET /echo HTTP/1.1\r\n")
+    sock = _upgrade(port)
+    assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
+    sock.close()
+    started = time.monotonic()
+    assert _read_all(slow) == b""
+    assert time.monotonic() - started < 3
+
+
+def test_max_connections_gives_503(make_server):
+    server, _, port = make_server(max_connections=1)
+    first = _upgrade(port)
+    assert _read_until(first, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
+    refused = _request(port, b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert refused.startswith(b"HTTP/1.0 503 Service Unavailable\r\n")
+    first.close()
+    for _ in range(100):
+        if server.active_connections() == 0:
+            break
+        time.sleep(0.02)
+    second = _upgrade(port)
+    assert _read_until(second, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
+    second.close()
+
+
+def test_handler_exception_is_logged_and_server_survives(make_server, caplog):
+    _native.init_logging(logging.INFO)
+    _, _, port = make_server()
+    with caplog.at_level(logging.INFO):
+        sock = _upgrade(port, "/boom")
+        assert _read_all(sock) == b""
+        sock = _upgrade(port)
+        assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
+        sock.close()
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(r.exc_info and "on purpose" in str(r.exc_info[1]) for r in errors)
+
+
+def test_access_log_goes_to_python_logging(make_server, caplog):
+    _native.init_logging(logging.INFO)
+    _, _, port = make_server()
+    with caplog.at_level(logging.INFO):
+        _request(port, b"GET /nothere HTTP/1.1\r\nHost: x\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if any('"GET /nothere HTTP/1.1" 404 -' in r.getMessage() for r in caplog.records):
+                break
+            time.sleep(0.05)
+    record = next(r for r in caplog.records if '"GET /nothere HTTP/1.1" 404 -' in r.getMessage())
+    assert record.name == "pywebsocket3.request_handler.WebSocketRequestHandler"
+    assert record.levelno == logging.INFO
+
+
+def test_shutdown_sends_going_away_and_waits(make_server):
+    server, handler, port = make_server()
+    sock = _upgrade(port)
+    assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
+    closer = threading.Thread(target=server.shutdown, args=(5.0,))
+    closer.start()
+    assert sock.recv(4) == GOING_AWAY
+    sock.sendall(_masked(8, b"\x03\xe9"))
+    assert sock.recv(100) == b"\x88\x00"
+    closer.join(5)
+    assert not closer.is_alive()
+    assert handler.finished.is_set()
+    assert server.wait(0.1) is True
+    # Nothing serves the port any more: refused, or (a dup of the socket still open) no answer.
+    try:
+        late = socket.create_connection(("127.0.0.1", port), timeout=0.5)
+    except ConnectionRefusedError:
+        return
+    with late:
+        late.sendall(b"GET /nothere HTTP/1.1\r\n\r\n")
+        with pytest.raises(socket.timeout):
+            late.recv(10)
+
+
+def test_shutdown_cuts_handlers_that_do_not_return(make_server):
+    server, handler, port = make_server()
+    sock = _upgrade(port)
+    assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
+    started = time.monotonic()
+    server.shutdown(0.3)
+    assert time.monotonic() - started < 2
+    assert sock.recv(4) == GOING_AWAY
+    assert handler.finished.wait(2)
+    assert server.wait(0) is True
+
+
+def test_ping_then_close_1011_for_a_silent_peer(make_server):
+    _, handler, port = make_server(ping_interval=0.2, ping_timeout=0.3)
+    sock = _upgrade(port)
+    assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
+    data = _read_all(sock)
+    assert data.startswith(b"\x89\x00")
+    assert data.endswith(b"\x88\x02\x03\xf3")
+    assert handler.finished.wait(2)
+
+
+def test_no_sockets_activated_is_critical(tmp_path, caplog):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with caplog.at_level(logging.INFO):
+            config = _config(tmp_path, addresses=[(socket.AF_INET, "127.0.0.1", port)])
+            server = _native.Server(config, Echo())
+        assert server.listener_fds() == []
+        server.close()
+    messages = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert (logging.CRITICAL, "No sockets activated. Use info log level to see the reason.") in (
+        messages
+    )
+    assert any(level == logging.INFO and m.startswith("Skip by failure") for level, m in messages)
+
+
+def _openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A CA, a server certificate for localhost and a client certificate (EC keys)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make test certificates")
+    d = tmp_path_factory.mktemp("pki")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/CN=ca",
+        "-days",
+        "2",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=d,
+    )
+    for name, ext in (
+        ("server", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
+        ("client", "extendedKeyUsage=clientAuth"),
+    ):
+        _openssl(
+            "req",
+            *ec,
+            "-keyout",
+            name + ".key",
+            "-out",
+            name + ".csr",
+            "-subj",
+            "/CN=" + name,
+            cwd=d,
+        )
+        (d / (name + ".ext")).write_text(ext + "\n")
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            name + ".csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            name + ".pem",
+            "-days",
+            "2",
+            "-extfile",
+            name + ".ext",
+            cwd=d,
+        )
+    return d
+
+
+def _tls_client(port, pki, path="/echo", with_cert=True):
+    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    if with_cert:
+        context.load_cert_chain(str(pki / "client.pem"), str(pki / "client.key"))
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock = context.wrap_socket(raw, server_hostname="localhost")
+    sock.sendall(
+        b"GET " + path.encode() + b" HTTP/1.1\r\nHost: localhost\r\n"
+        b"Sec-WebSocket-Key: " + KEY.encode() + b"\r\n\r\n"
+    )
+    return sock
+
+
+def _tls_config(pki, optional=True):
+    return {
+        "certificate": str(pki / "server.pem"),
+        "private_key": str(pki / "server.key"),
+        "client_ca": str(pki / "ca.pem"),
+        "client_auth": True,
+        "client_cert_optional": optional,
+    }
+
+
+def _recv_exactly(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        assert chunk, "EOF after %d of %d bytes" % (len(data), n)
+        data += chunk
+    return data
+
+
+def test_tls_echo_and_peer_certificate(make_server, pki):
+    _, handler, port = make_server(tls=_tls_config(pki))
+    sock = _tls_client(port, pki)
+    assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
+    sock.sendall(_masked(1, b"over tls"))
+    assert _recv_exactly(sock, 10) == b"\x81\x08over tls"
+    expected = ssl.PEM_cert_to_DER_cert((pki / "client.pem").read_text())
+    assert handler.connections[0].peer_certificate() == expected
+    sock.sendall(_masked(8, b""))
+    assert _recv_exactly(sock, 2) == b"\x88\x00"
+    sock.close()
+    missing = _request(port, b"GET /echo HTTP/1.1\r\n\r\n")
+    # A plain-TCP client gets no HTTP from a TLS port: at most a TLS alert record.
+    assert missing == b"" or missing[:1] == b"\x15"
+
+
+def test_tls_sender_is_not_blocked_by_a_blocked_receiver(make_server, pki):
+    _, handler, port = make_server(tls=_tls_config(pki))
+    sock = _tls_client(port, pki, "/duplex", with_cert=False)
+    assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
+    frames = _recv_exactly(sock, 200 * 5)
+    assert frames == b"".join(b"\x81\x03%03d" % i for i in range(200))
+    sock.sendall(_masked(1, b"now"))
+    assert _recv_exactly(sock, 5) == b"\x81\x03now"
+    sock.sendall(_masked(8, b""))
+    assert _recv_exactly(sock, 2) == b"\x88\x00"
+    sock.close()
+    assert handler.finished.wait(5)
+
+
+def test_tls_required_client_certificate(make_server, pki):
+    _, handler, port = make_server(tls=_tls_config(pki, optional=False))
+    sock = _tls_client(port, pki, with_cert=False)
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        if not sock.recv(100):
+            raise ConnectionResetError("closed without a response")
+    assert handler.heads == []
+
+
+def test_dual_stack_like_upstream(make_server):
+    """IPv6 first, then IPv4 on the same port: the IPv4 socket is dropped, as upstream."""
+    addresses = [(socket.AF_INET6, "::ffff:127.0.0.1", 0), (socket.AF_INET, "127.0.0.1", 0)]
+    server, handler, port = make_server(addresses=addresses)
+    assert len(server.listener_fds()) == 1
+    sock = _upgrade(port)
+    assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
+    remote = handler.connections[0].remote_addr
+    assert remote == ("::ffff:127.0.0.1", sock.getsockname()[1], 0, 0)
+    sock.close()
