@@ -144,9 +144,6 @@ class PerMessageDeflateExtensionProcessor(ExtensionProcessorInterface):
             except ValueError as e:
                 return self._decline("Bad client_max_window_bits parameter: %r", e)
 
-        client_offers_no_context_takeover = offer.has_parameter(
-            self._CLIENT_NO_CONTEXT_TAKEOVER_PARAM
-        )
         if offer.get_parameter_value(self._CLIENT_NO_CONTEXT_TAKEOVER_PARAM) is not None:
             return self._decline("client_no_context_takeover must not have a value")
 
