@@ -1,4 +1,4 @@
-"""Helpers for the real-browser suite: the server process, headless Chromium, a test certificate."""
+"""Helpers for the real-browser suite: headless Chromium, a test certificate, page drivers."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+CHROMIUM = Path("/usr/bin/chromium")  # test_browser.py skips without it, before importing this
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 # Lets the same suite run against another build of the server (e.g. the original pywebsocket3).
 SERVER_PYTHON = os.environ.get("PYWS_BROWSER_PYTHON", sys.executable)
@@ -68,9 +72,6 @@ def make_test_certificate(directory: Path) -> tuple[Path, Path, str]:
 
 def start_chromium(profile_dir: Path, trusted_spki: str | None = None):
     """Headless Chromium through chromedriver with a fresh profile; only loopback traffic."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in CHROMIUM_FLAGS:
@@ -228,3 +229,80 @@ def run_async(driver, body: str, *args):
     if isinstance(result, dict) and set(result) == {"error"}:
         raise AssertionError(f"page script failed: {result['error']}")
     return result
+
+
+# ---- driving the console page like a user ----------------------------------------
+
+WAIT_SECONDS = 20
+
+
+def wait_for(driver, condition, message):
+    return WebDriverWait(driver, WAIT_SECONDS).until(condition, message)
+
+
+def text_of(driver, element_id):
+    return driver.find_element(By.ID, element_id).text
+
+
+def ui_connect(driver, path, protocols="", wait_open=True):
+    handler = Select(driver.find_element(By.ID, "handler-select"))
+    if path in [option.get_attribute("value") for option in handler.options]:
+        handler.select_by_value(path)
+    else:
+        field = driver.find_element(By.ID, "path-input")
+        field.clear()
+        field.send_keys(path)
+    if protocols:
+        driver.find_element(By.ID, "protocols-input").send_keys(protocols)
+    driver.find_element(By.ID, "connect-button").click()
+    if not wait_open:
+        return
+    wait_for(
+        driver,
+        lambda d: d.find_element(By.ID, "state-ready").get_attribute("data-state") == "1",
+        f"page never reached OPEN for {path}",
+    )
+
+
+def ui_choose_kind(driver, kind):
+    driver.find_element(By.CSS_SELECTOR, f'input[name="kind"][value="{kind}"]').click()
+
+
+def ui_send_text(driver, text):
+    ui_choose_kind(driver, "text")
+    box = driver.find_element(By.ID, "message-input")
+    box.clear()
+    box.send_keys(text)
+    driver.find_element(By.ID, "send-button").click()
+
+
+def log_entries(driver, direction):
+    return driver.find_elements(By.CSS_SELECTOR, f'#log li[data-direction="{direction}"]')
+
+
+def wait_for_entries(driver, direction, count):
+    wait_for(
+        driver,
+        lambda d: len(log_entries(d, direction)) >= count,
+        f"expected {count} '{direction}' log entries",
+    )
+    return log_entries(driver, direction)
+
+
+def ui_close(driver, code, reason):
+    field = driver.find_element(By.ID, "close-code")
+    field.clear()
+    field.send_keys(str(code))
+    reason_field = driver.find_element(By.ID, "close-reason")
+    reason_field.clear()
+    reason_field.send_keys(reason)
+    driver.find_element(By.ID, "close-button").click()
+
+
+def wait_for_close_event(driver):
+    wait_for(driver, lambda d: text_of(d, "close-event-code") != "–", "no close event shown")
+    return (
+        text_of(driver, "close-event-code"),
+        text_of(driver, "close-event-reason"),
+        text_of(driver, "close-event-clean"),
+    )

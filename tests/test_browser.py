@@ -15,28 +15,37 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_support import (
-    CHROMIUM,
-    SERVER_PYTHON,
-    install_page_helpers,
-    make_test_certificate,
-    new_profile_dir,
-    run_async,
-    start_chromium,
-)
-from conftest import EXAMPLES_DIR, start_server
 
+CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip(
         f"{CHROMIUM} is missing (apt-get install chromium chromium-driver)",
         allow_module_level=True,
     )
 
-from selenium.webdriver.common.by import By  # noqa: E402  (only needed when Chromium exists)
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+# Imported only when Chromium exists: browser_support needs selenium.
+from browser_support import (  # noqa: E402
+    SERVER_PYTHON,
+    install_page_helpers,
+    log_entries,
+    make_test_certificate,
+    new_profile_dir,
+    run_async,
+    start_chromium,
+    text_of,
+    ui_choose_kind,
+    ui_close,
+    ui_connect,
+    ui_send_text,
+    wait_for,
+    wait_for_close_event,
+    wait_for_entries,
+)
+from conftest import EXAMPLES_DIR, start_server  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 SIZES = [0, 125, 126, 65535, 65536, 1 << 20]
-WAIT_SECONDS = 20
 
 
 # ---- fixtures -------------------------------------------------------------
@@ -91,81 +100,6 @@ def page(browser, server):
         browser.close()
     browser.switch_to.window(browser.window_handles[0])
     print(server.log()[-4000:])
-
-
-# ---- UI helpers -------------------------------------------------------------
-
-
-def wait_for(driver, condition, message):
-    return WebDriverWait(driver, WAIT_SECONDS).until(condition, message)
-
-
-def text_of(driver, element_id):
-    return driver.find_element(By.ID, element_id).text
-
-
-def ui_connect(driver, path, protocols="", wait_open=True):
-    handler = Select(driver.find_element(By.ID, "handler-select"))
-    if path in [option.get_attribute("value") for option in handler.options]:
-        handler.select_by_value(path)
-    else:
-        field = driver.find_element(By.ID, "path-input")
-        field.clear()
-        field.send_keys(path)
-    if protocols:
-        driver.find_element(By.ID, "protocols-input").send_keys(protocols)
-    driver.find_element(By.ID, "connect-button").click()
-    if not wait_open:
-        return
-    wait_for(
-        driver,
-        lambda d: d.find_element(By.ID, "state-ready").get_attribute("data-state") == "1",
-        f"page never reached OPEN for {path}",
-    )
-
-
-def ui_choose_kind(driver, kind):
-    driver.find_element(By.CSS_SELECTOR, f'input[name="kind"][value="{kind}"]').click()
-
-
-def ui_send_text(driver, text):
-    ui_choose_kind(driver, "text")
-    box = driver.find_element(By.ID, "message-input")
-    box.clear()
-    box.send_keys(text)
-    driver.find_element(By.ID, "send-button").click()
-
-
-def log_entries(driver, direction):
-    return driver.find_elements(By.CSS_SELECTOR, f'#log li[data-direction="{direction}"]')
-
-
-def wait_for_entries(driver, direction, count):
-    wait_for(
-        driver,
-        lambda d: len(log_entries(d, direction)) >= count,
-        f"expected {count} '{direction}' log entries",
-    )
-    return log_entries(driver, direction)
-
-
-def ui_close(driver, code, reason):
-    field = driver.find_element(By.ID, "close-code")
-    field.clear()
-    field.send_keys(str(code))
-    reason_field = driver.find_element(By.ID, "close-reason")
-    reason_field.clear()
-    reason_field.send_keys(reason)
-    driver.find_element(By.ID, "close-button").click()
-
-
-def wait_for_close_event(driver):
-    wait_for(driver, lambda d: text_of(d, "close-event-code") != "–", "no close event shown")
-    return (
-        text_of(driver, "close-event-code"),
-        text_of(driver, "close-event-reason"),
-        text_of(driver, "close-event-clean"),
-    )
 
 
 # ---- the page itself ----------------------------------------------------------
