@@ -132,13 +132,12 @@ def _children(pid):
 
 def test_sigint_with_stuck_handler_exits_after_timeout(launch):
     proc, port, _ = launch(COMMANDS["module"], "--shutdown-timeout", "1")
-    ws = connect("ws://127.0.0.1:%d/stuck" % port)
-    assert ws.recv() == "in"
-    started = time.time()
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(10) == 0
-    assert time.time() - started < 4
-    ws.close()
+    with connect("ws://127.0.0.1:%d/stuck" % port) as ws:
+        assert ws.recv() == "in"
+        started = time.time()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+        assert time.time() - started < 4
 
 
 def test_static_file_and_relative_handler_root(launch):

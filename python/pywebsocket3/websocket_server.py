@@ -112,7 +112,7 @@ def _native_config(options):
     ``backlog`` int; ``document_root`` absolute str; ``cgi_paths`` list of URL
     prefixes; ``tls`` None or ``{private_key, certificate, client_auth: bool,
     client_cert_optional: bool, client_ca}`` (absolute paths, '' when unset);
-    ``python_version`` str (for the Server header); and the keys of
+    ``server_name`` the -H value; ``python_version`` str (Server header); and the keys of
     ``_dynamic_config``, which ``Server.update`` receives again when they change:
     ``basic_auth`` None or the exact Authorization value; ``validation_host`` None or
     str; ``validation_port`` None or int; ``handshake_timeout`` float seconds;
@@ -129,6 +129,8 @@ def _native_config(options):
         "document_root": os.path.abspath(getattr(options, "static_root", None) or os.getcwd()),
         "cgi_paths": list(getattr(options, "cgi_directories", None) or []),
         "tls": _tls_config(options),
+        # connection.local_addr is (server_name, port), as pywebsocket reported it.
+        "server_name": getattr(options, "server_host", "") or "",
         "python_version": platform.python_version(),
     }
     config.update(_dynamic_config(options))
