@@ -191,7 +191,7 @@ def test_obsolete_flags_warn(launch):
 
 
 def test_workers_share_the_port(launch):
-    proc, port, _ = launch(COMMANDS["module"], "--workers", "2")
+    proc, port, _ = launch(COMMANDS["module"], "--workers", "2", "--log-level", "info")
     pids = set()
     for _ in range(40):
         with connect("ws://127.0.0.1:%d/pid" % port) as ws:
@@ -199,8 +199,17 @@ def test_workers_share_the_port(launch):
         if len(pids) == 2:
             break
     assert len(pids) == 2 and proc.pid in pids
+    # Static files are logged by the native side: every process must forward its records.
+    for _ in range(30):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET /index.txt HTTP/1.0\r\n\r\n")
+            while sock.recv(4096):
+                pass
+    time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(15) == 0
+    _out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0
+    assert err.count('"GET /index.txt HTTP/1.0" 200') == 30, err
     for pid in pids - {proc.pid}:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)

@@ -348,7 +348,8 @@ def _main(args=None):
     the document root and configures the root logger."""
     options, args = _parse_args_and_config(args=args)
     os.chdir(options.document_root)
-    server_util.configure_logging(options)
+    # With --workers the Rust log forwarding starts in each process, in serve_forever.
+    server_util.configure_logging(options, forward_native_logs=(options.workers or 1) <= 1)
     _warn_obsolete_flags(options)
     _setup_cgi(options)
     _check_tls_options(options)

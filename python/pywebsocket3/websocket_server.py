@@ -18,7 +18,7 @@ import socket
 import threading
 import traceback
 
-from pywebsocket3 import _native, dispatch, util
+from pywebsocket3 import _native, dispatch, server_util, util
 from pywebsocket3.request_handler import WebSocketRequestHandler
 
 _DEFAULT_REQUEST_QUEUE_SIZE = 128
@@ -219,6 +219,9 @@ class WebSocketServer:
             self._serving_thread = threading.current_thread()
             self._is_shut_down.clear()
         try:
+            # Here, not earlier: in this process (after any --workers fork) and also for
+            # embedders that never call configure_logging.
+            server_util._init_native_logging(logging.getLogger("pywebsocket3").getEffectiveLevel())
             self._apply_option_changes()
             self._native.start()
             while not self._shutdown_request:
