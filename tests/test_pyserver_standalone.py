@@ -1,6 +1,7 @@
 """The standalone server as a process: every way of starting it, signals, workers."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -105,6 +106,10 @@ COMMANDS = {
     "path": [sys.executable, os.path.join(PACKAGE_DIR, "standalone.py")],
     "script": [os.path.join(SCRIPT_DIR, "pywebsocket-rs")],
     "old_module": [sys.executable, "-m", "mod_pywebsocket.standalone"],
+    "old_path": [
+        sys.executable,
+        os.path.join(os.path.dirname(PACKAGE_DIR), "mod_pywebsocket", "standalone.py"),
+    ],
 }
 
 
@@ -213,3 +218,31 @@ def test_workers_share_the_port(launch):
     for pid in pids - {proc.pid}:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_log_file_thread_monitor_and_handler_encoding(launch, docroot):
+    (docroot / "latin_wsh.py").write_bytes(
+        b"TEXT = '\xe9'\n"
+        b"def web_socket_do_extra_handshake(request):\n    pass\n"
+        b"def web_socket_transfer_data(request):\n    request.ws_stream.send_message(TEXT)\n"
+    )
+    proc, port, _ = launch(
+        COMMANDS["module"],
+        "--log-file",
+        "server.log",
+        "--log-level",
+        "info",
+        "--thread-monitor-interval-in-sec",
+        "1",
+        "--handler-encoding",
+        "latin-1",
+    )
+    with connect("ws://127.0.0.1:%d/latin" % port) as ws:
+        assert ws.recv() == "\xe9"
+    time.sleep(1.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    log = (docroot / "server.log").read_text()  # relative to the document root
+    assert '"GET /latin HTTP/1.1" 101 -' in log
+    assert "active threads: " in log and "ThreadMonitor" in log
+    assert re.search(r"^\[[0-9-]+ [0-9:,]+\] \[INFO\] pywebsocket3\.", log, re.M)

@@ -140,6 +140,10 @@ def _native_config(options):
 class WebSocketServer:
     """pywebsocket's WebSocketServer: handlers from ``options``, sockets bound at once."""
 
+    # socketserver attributes pywebsocket's class had; kept for code that reads them.
+    daemon_threads = True
+    allow_reuse_address = True
+
     def __init__(self, options):
         """Load the handlers, apply the alias map, bind every listening socket."""
         self._logger = util.get_class_logger(self)
@@ -250,6 +254,12 @@ class WebSocketServer:
             return
         self._stop_native()
         self._is_shut_down.wait()
+
+    def server_bind(self):
+        """Nothing to do: the constructor has bound every socket already."""
+
+    def server_activate(self):
+        """Nothing to do: the constructor has made every socket listen already."""
 
     def server_close(self):
         """Close every listening socket (and the server's own copies)."""
