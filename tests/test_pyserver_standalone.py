@@ -2,15 +2,17 @@
 
 import os
 import re
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 
 import pytest
 import pywebsocket3
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(pywebsocket3.__file__))
@@ -246,3 +248,33 @@ def test_log_file_thread_monitor_and_handler_encoding(launch, docroot):
     assert '"GET /latin HTTP/1.1" 101 -' in log
     assert "active threads: " in log and "ThreadMonitor" in log
     assert re.search(r"^\[[0-9-]+ [0-9:,]+\] \[INFO\] pywebsocket3\.", log, re.M)
+
+
+HTTPS = """
+def web_socket_do_extra_handshake(request):
+    pass
+
+def web_socket_transfer_data(request):
+    request.ws_stream.send_message(repr(request.is_https()))
+"""
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the certificate")
+def test_tls_with_paths_relative_to_document_root(launch, docroot):
+    (docroot / "https_wsh.py").write_text(HTTPS)
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+        + ["-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-subj", "/CN=localhost"]
+        + ["-days", "2", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        cwd=str(docroot),
+        check=True,
+        capture_output=True,
+    )
+    proc, port, _ = launch(COMMANDS["module"], "-t", "-k", "key.pem", "-c", "cert.pem")
+    context = ssl.create_default_context(cafile=str(docroot / "cert.pem"))
+    with connect("wss://127.0.0.1:%d/https" % port, ssl=context) as ws:
+        assert ws.recv() == "True"
+    # Plain HTTP on a TLS port gets nothing useful.
+    with pytest.raises((InvalidHandshake, OSError, TimeoutError)):
+        with connect("ws://127.0.0.1:%d/https" % port, open_timeout=2) as ws:
+            ws.recv(timeout=2)
