@@ -60,6 +60,7 @@ def web_socket_transfer_data(request):
         'missing': request.headers_in['X-Missing'],
         'custom': request.custom_attribute,
         'remote': list(request.connection.remote_addr)[:2],
+        'local': list(request.connection.local_addr),
         'resource': request.ws_resource,
     }
     request.ws_stream.send_message(json.dumps(info))
@@ -276,6 +277,7 @@ def test_request_object(embed):
     assert ["X-Dup", "a"] in info["items"] and info["items"][0][0] == "Host"
     assert info["custom"] == "set in extra handshake"
     assert info["remote"][0] in ("127.0.0.1", "::ffff:127.0.0.1")
+    assert info["local"] == ["127.0.0.1", r.port]  # (-H value, port), as pywebsocket
 
 
 def test_close_codes_for_handler_endings(embed, caplog):
