@@ -231,7 +231,11 @@ class WebSocketServer:
             while not self._shutdown_request:
                 if self._native.wait(poll_interval):
                     break
-                self._apply_option_changes()
+                try:
+                    self._apply_option_changes()
+                except Exception:
+                    # A bad value set on the options object must not stop the server.
+                    self._logger.exception("Ignoring changed options")
             if self._shutdown_request:
                 self._stop_native()
         finally:
