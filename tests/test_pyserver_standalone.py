@@ -90,7 +90,12 @@ def launch(docroot):
         argv = command + ["-H", "127.0.0.1", "-p", str(port), "-d", str(docroot), *extra]
         started = time.time()
         proc = subprocess.Popen(
-            argv, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            argv,
+            cwd="/",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # teardown can kill --workers children too
         )
         procs.append(proc)
         listening = wait_listening(port, proc)
@@ -98,8 +103,10 @@ def launch(docroot):
 
     yield start
     for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         proc.communicate()
 
 
@@ -278,3 +285,21 @@ def test_tls_with_paths_relative_to_document_root(launch, docroot):
     with pytest.raises((InvalidHandshake, OSError, TimeoutError)):
         with connect("ws://127.0.0.1:%d/https" % port, open_timeout=2) as ws:
             ws.recv(timeout=2)
+
+
+def test_workers_stop_when_the_parent_is_killed(launch):
+    proc, port, _ = launch(COMMANDS["module"], "--workers", "2")
+    deadline = time.time() + 5
+    while not _children(proc.pid) and time.time() < deadline:
+        time.sleep(0.05)
+    (child,) = [int(pid) for pid in _children(proc.pid)]
+    proc.kill()
+    proc.wait(5)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    raise AssertionError("worker %d outlived its parent" % child)
