@@ -53,6 +53,7 @@ from pywebsocket3.server_util import configure_logging as _configure_logging  # 
 from pywebsocket3.websocket_server import (  # noqa: E402
     DEFAULT_MAX_MESSAGE_SIZE,
     WebSocketServer,
+    exit_if_handlers_linger,
 )
 
 _DEFAULT_LOG_MAX_BYTES = 1024 * 256
@@ -437,16 +438,7 @@ def _stop_when_orphaned(server, parent):
 
 def _exit_if_handlers_linger(server):
     """A handler still running after --shutdown-timeout must not keep the process alive."""
-    try:
-        lingering = server.active_connections()
-    except Exception:
-        lingering = 0
-    if lingering:
-        logging.warning("%d handler(s) still running at exit", lingering)
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+    exit_if_handlers_linger([server])
 
 
 if __name__ == "__main__":

@@ -10,13 +10,16 @@ pywebsocket's ``http.server`` base did (``standalone`` changes into
 ``--document-root`` first; embedders that do not chdir get their CWD).
 """
 
+import atexit
 import logging
 import os
 import platform
 import re
 import socket
+import sys
 import threading
 import traceback
+import weakref
 
 from pywebsocket3 import _native, dispatch, server_util, util
 from pywebsocket3.request_handler import WebSocketRequestHandler
@@ -137,6 +140,36 @@ def _native_config(options):
     return config
 
 
+_LIVE_SERVERS = weakref.WeakSet()
+
+
+def exit_if_handlers_linger(servers=None):
+    """Leave the process at once if a native handler thread is still running.
+
+    CPython aborts when a thread it did not create is inside Python while the interpreter
+    finalizes, so a handler stuck past --shutdown-timeout must not see finalization.
+    """
+    servers = list(_LIVE_SERVERS if servers is None else servers)
+    lingering = 0
+    for server in servers:
+        try:
+            if server.active_connections():
+                server._stop_native()
+            lingering += server.active_connections()
+        except Exception:
+            continue
+    if lingering:
+        logging.warning("%d handler(s) still running at exit", lingering)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+# atexit runs before finalization starts: embedders that never call shutdown() are covered.
+atexit.register(exit_if_handlers_linger)
+
+
 class WebSocketServer:
     """pywebsocket's WebSocketServer: handlers from ``options``, sockets bound at once."""
 
@@ -190,6 +223,7 @@ class WebSocketServer:
         self._serving_thread = None
         self._is_shut_down = threading.Event()
         self._is_shut_down.set()
+        _LIVE_SERVERS.add(self)
 
     def _set_resources(self, resources):
         """Tell the native router which paths have handlers (only when they changed)."""
