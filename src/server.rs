@@ -20,13 +20,14 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 pub use bind::{BindAddress, LogLine};
-use registry::Registry;
+pub use registry::Registry;
 
 use crate::conn::ConnIo;
 use crate::http_head::HttpRequest;
 use crate::tls::TlsSettings;
 
-/// Runs `on_websocket` for one routed upgrade, on that connection's own OS thread.
+/// Starts the handler for one routed upgrade without blocking; whoever runs the handler calls
+/// `ConnIo::finish` when it is done (that frees the connection slot).
 pub type Handoff = Arc<dyn Fn(Arc<ConnIo>, HttpRequest) + Send + Sync>;
 
 /// Options that `update` may replace while serving; read once per request.
@@ -249,6 +250,11 @@ impl Server {
         if let Some(handle) = guard(&self.keepalive).take() {
             let _ = handle.join();
         }
+    }
+
+    /// The open connections, for a last cut when the interpreter exits.
+    pub fn registry(&self) -> Arc<Registry> {
+        Arc::clone(&self.shared.registry)
     }
 
     pub fn active_connections(&self) -> usize {
