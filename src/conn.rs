@@ -203,6 +203,9 @@ impl ConnIo {
         };
         match result {
             Ok(n) => {
+                if n > 0 {
+                    self.last_received_ms.store(now_ms(), Ordering::Relaxed);
+                }
                 reader.buf.truncate(n);
                 reader.chunk = next_chunk(reader.chunk, n, READ_CHUNK);
                 Ok(n)
@@ -263,7 +266,6 @@ impl ConnIo {
                 if n == 0 {
                     return Ok(0);
                 }
-                self.last_received_ms.store(now_ms(), Ordering::Relaxed);
             }
         }
     }

@@ -41,6 +41,7 @@ import configparser  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
 import threading  # noqa: E402
+import time  # noqa: E402
 import traceback  # noqa: E402
 
 from pywebsocket3 import common, server_util, util  # noqa: E402
@@ -52,6 +53,7 @@ from pywebsocket3.server_util import configure_logging as _configure_logging  # 
 from pywebsocket3.websocket_server import (  # noqa: E402
     DEFAULT_MAX_MESSAGE_SIZE,
     WebSocketServer,
+    exit_if_handlers_linger,
 )
 
 _DEFAULT_LOG_MAX_BYTES = 1024 * 256
@@ -348,7 +350,8 @@ def _main(args=None):
     the document root and configures the root logger."""
     options, args = _parse_args_and_config(args=args)
     os.chdir(options.document_root)
-    server_util.configure_logging(options)
+    # With --workers the Rust log forwarding starts in each process, in serve_forever.
+    server_util.configure_logging(options, forward_native_logs=(options.workers or 1) <= 1)
     _warn_obsolete_flags(options)
     _setup_cgi(options)
     _check_tls_options(options)
@@ -384,12 +387,14 @@ def _serve_with_workers(server, workers):
     """
     logger = logging.getLogger("pywebsocket3.standalone")
     children = []
+    parent = os.getpid()
     for _ in range(workers - 1):
         pid = os.fork()
         if pid == 0:
             status = 0
             try:
                 _install_signal_handlers(server)
+                _stop_when_orphaned(server, parent)
                 server.serve_forever(poll_interval=0.2)
             except BaseException:
                 logger.critical("worker %d: %s", os.getpid(), traceback.format_exc())
@@ -419,18 +424,21 @@ def _serve_with_workers(server, workers):
     server.server_close()
 
 
+def _stop_when_orphaned(server, parent):
+    """A worker whose parent died (even by SIGKILL) shuts down instead of serving on."""
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        logging.getLogger("pywebsocket3.standalone").warning("parent died: shutting down")
+        server.shutdown()
+
+    threading.Thread(target=watch, name="ParentWatch", daemon=True).start()
+
+
 def _exit_if_handlers_linger(server):
     """A handler still running after --shutdown-timeout must not keep the process alive."""
-    try:
-        lingering = server.active_connections()
-    except Exception:
-        lingering = 0
-    if lingering:
-        logging.warning("%d handler(s) still running at exit", lingering)
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+    exit_if_handlers_linger([server])
 
 
 if __name__ == "__main__":

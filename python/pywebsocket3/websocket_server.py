@@ -10,15 +10,18 @@ pywebsocket's ``http.server`` base did (``standalone`` changes into
 ``--document-root`` first; embedders that do not chdir get their CWD).
 """
 
+import atexit
 import logging
 import os
 import platform
 import re
 import socket
+import sys
 import threading
 import traceback
+import weakref
 
-from pywebsocket3 import _native, dispatch, util
+from pywebsocket3 import _native, dispatch, server_util, util
 from pywebsocket3.request_handler import WebSocketRequestHandler
 
 _DEFAULT_REQUEST_QUEUE_SIZE = 128
@@ -112,7 +115,7 @@ def _native_config(options):
     ``backlog`` int; ``document_root`` absolute str; ``cgi_paths`` list of URL
     prefixes; ``tls`` None or ``{private_key, certificate, client_auth: bool,
     client_cert_optional: bool, client_ca}`` (absolute paths, '' when unset);
-    ``python_version`` str (for the Server header); and the keys of
+    ``server_name`` the -H value; ``python_version`` str (Server header); and the keys of
     ``_dynamic_config``, which ``Server.update`` receives again when they change:
     ``basic_auth`` None or the exact Authorization value; ``validation_host`` None or
     str; ``validation_port`` None or int; ``handshake_timeout`` float seconds;
@@ -129,14 +132,50 @@ def _native_config(options):
         "document_root": os.path.abspath(getattr(options, "static_root", None) or os.getcwd()),
         "cgi_paths": list(getattr(options, "cgi_directories", None) or []),
         "tls": _tls_config(options),
+        # connection.local_addr is (server_name, port), as pywebsocket reported it.
+        "server_name": getattr(options, "server_host", "") or "",
         "python_version": platform.python_version(),
     }
     config.update(_dynamic_config(options))
     return config
 
 
+_LIVE_SERVERS = weakref.WeakSet()
+
+
+def exit_if_handlers_linger(servers=None):
+    """Leave the process at once if a native handler thread is still running.
+
+    CPython aborts when a thread it did not create is inside Python while the interpreter
+    finalizes, so a handler stuck past --shutdown-timeout must not see finalization.
+    """
+    servers = list(_LIVE_SERVERS if servers is None else servers)
+    lingering = 0
+    for server in servers:
+        try:
+            if server.active_connections():
+                server._stop_native()
+            lingering += server.active_connections()
+        except Exception:
+            continue
+    if lingering:
+        logging.warning("%d handler(s) still running at exit", lingering)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+# atexit runs before finalization starts: embedders that never call shutdown() are covered.
+atexit.register(exit_if_handlers_linger)
+
+
 class WebSocketServer:
     """pywebsocket's WebSocketServer: handlers from ``options``, sockets bound at once."""
+
+    # socketserver attributes pywebsocket's class had; kept for code that reads them.
+    daemon_threads = True
+    allow_reuse_address = True
 
     def __init__(self, options):
         """Load the handlers, apply the alias map, bind every listening socket."""
@@ -184,6 +223,7 @@ class WebSocketServer:
         self._serving_thread = None
         self._is_shut_down = threading.Event()
         self._is_shut_down.set()
+        _LIVE_SERVERS.add(self)
 
     def _set_resources(self, resources):
         """Tell the native router which paths have handlers (only when they changed)."""
@@ -217,12 +257,19 @@ class WebSocketServer:
             self._serving_thread = threading.current_thread()
             self._is_shut_down.clear()
         try:
+            # Here, not earlier: in this process (after any --workers fork) and also for
+            # embedders that never call configure_logging.
+            server_util._init_native_logging(logging.getLogger("pywebsocket3").getEffectiveLevel())
             self._apply_option_changes()
             self._native.start()
             while not self._shutdown_request:
                 if self._native.wait(poll_interval):
                     break
-                self._apply_option_changes()
+                try:
+                    self._apply_option_changes()
+                except Exception:
+                    # A bad value set on the options object must not stop the server.
+                    self._logger.exception("Ignoring changed options")
             if self._shutdown_request:
                 self._stop_native()
         finally:
@@ -245,6 +292,12 @@ class WebSocketServer:
             return
         self._stop_native()
         self._is_shut_down.wait()
+
+    def server_bind(self):
+        """Nothing to do: the constructor has bound every socket already."""
+
+    def server_activate(self):
+        """Nothing to do: the constructor has made every socket listen already."""
 
     def server_close(self):
         """Close every listening socket (and the server's own copies)."""

@@ -1,0 +1,52 @@
+# pywebsocket-rs: one Makefile for humans, CI (.ci/run) and pre-commit alike.
+# `make help` lists the targets. PYTHON is the interpreter whose environment has the package.
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PYTHON ?= $(shell if [ -x .venv/bin/python ]; then echo .venv/bin/python; else echo python3; fi)
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## Show this help
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: install
+install: ## Build (release) and install the package into $(PYTHON)'s environment
+	$(PYTHON) -m pip install .
+
+.PHONY: dev
+dev: ## Build the extension in debug mode into the active virtualenv (maturin develop)
+	$(PYTHON) -m maturin develop
+
+.PHONY: format
+format: ## Format Rust and Python sources in place
+	cargo fmt
+	$(PYTHON) -m ruff format .
+	$(PYTHON) -m ruff check --fix .
+
+.PHONY: lint
+lint: ## cargo fmt --check, clippy (warnings are errors), ruff check, ruff format --check
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+.PHONY: test-rust
+test-rust: ## Rust unit and property tests (cargo test)
+	cargo test
+
+.PHONY: test-python
+test-python: ## pytest against the installed package (real server processes); exit 5 (no tests) fails
+	$(PYTHON) -m pytest -ra $(PYTEST_ARGS)
+
+.PHONY: test
+test: lint test-rust test-python ## Everything CI checks: lints, cargo test, pytest
+
+.PHONY: bench
+bench: ## Benchmark (bench/; not part of the test run)
+	@if [ -x bench/run ]; then bench/run; else echo "bench/run not present"; fi
+
+.PHONY: bench-smoke
+bench-smoke: ## A few seconds of the benchmark, to prove it still runs (called by .ci/run)
+	@if [ -x bench/run ]; then bench/run --smoke; else echo "bench/run not present"; fi
