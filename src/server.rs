@@ -208,10 +208,16 @@ impl Server {
     pub fn shutdown(&self, timeout: Duration) {
         let _ = self.stop_accepting.send(true);
         const GOING_AWAY: [u8; 4] = [0x88, 0x02, 0x03, 0xe9];
-        for conn in self.shared.registry.snapshot() {
-            if conn.websocket_open() {
-                conn.send_control(&GOING_AWAY, Duration::from_millis(20));
-            }
+        // A first pass never waits; writers that were busy get a share of a short budget.
+        let open: Vec<_> = self.shared.registry.snapshot();
+        let busy: Vec<_> = open
+            .into_iter()
+            .filter(|conn| conn.websocket_open() && !conn.send_control(&GOING_AWAY, Duration::ZERO))
+            .collect();
+        let budget_end = std::time::Instant::now() + timeout.min(Duration::from_millis(500));
+        for conn in busy {
+            let left = budget_end.saturating_duration_since(std::time::Instant::now());
+            conn.send_control(&GOING_AWAY, left);
         }
         if !self.shared.registry.wait_empty(timeout) {
             let left = self.shared.registry.snapshot();
