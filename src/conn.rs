@@ -49,7 +49,11 @@ pub struct ConnIo {
     last_received_ms: AtomicU64,
     last_ping_ms: AtomicU64,
     websocket_open: AtomicBool,
+    /// Runs once when the handler is done (frees the server's connection slot).
+    on_finish: Mutex<Option<FinishHook>>,
 }
+
+pub type FinishHook = Box<dyn FnOnce() + Send>;
 
 struct Reader {
     stream: TcpStream,
@@ -109,6 +113,7 @@ impl ConnIo {
             last_received_ms: AtomicU64::new(now_ms()),
             last_ping_ms: AtomicU64::new(0),
             websocket_open: AtomicBool::new(false),
+            on_finish: Mutex::new(None),
         })
     }
 
@@ -326,6 +331,21 @@ impl ConnIo {
             }
         }
         self.shutdown();
+    }
+
+    pub fn set_on_finish(&self, hook: FinishHook) {
+        if let Ok(mut slot) = self.on_finish.lock() {
+            *slot = Some(hook);
+        }
+    }
+
+    /// The handler returned: close the connection and run the finish hook (once).
+    pub fn finish(&self) {
+        self.close();
+        let hook = self.on_finish.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(hook) = hook {
+            hook();
+        }
     }
 
     pub fn last_received_ms(&self) -> u64 {

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::thread;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
@@ -21,8 +21,25 @@ struct ForwardedRecord {
 }
 
 struct Bridge {
-    sender: SyncSender<ForwardedRecord>,
+    /// The queue and the process that owns its forwarding thread (a fork child starts its own).
+    sender: Mutex<Option<(u32, SyncSender<ForwardedRecord>)>>,
     dropped: AtomicU64,
+}
+
+impl Bridge {
+    fn queue(&self) -> Option<SyncSender<ForwardedRecord>> {
+        let mut current = self.sender.lock().ok()?;
+        let pid = std::process::id();
+        if current.as_ref().is_none_or(|(owner, _)| *owner != pid) {
+            let (sender, receiver) = mpsc::sync_channel(QUEUE_CAPACITY);
+            thread::Builder::new()
+                .name("pywebsocket3-log".to_owned())
+                .spawn(move || forward(receiver))
+                .ok()?;
+            *current = Some((pid, sender));
+        }
+        current.as_ref().map(|(_, sender)| sender.clone())
+    }
 }
 
 static BRIDGE: OnceLock<Bridge> = OnceLock::new();
@@ -41,7 +58,8 @@ impl Log for Bridge {
             level: python_level(record.level()),
             message: record.args().to_string(),
         };
-        if let Err(TrySendError::Full(_)) = self.sender.try_send(forwarded) {
+        let Some(queue) = self.queue() else { return };
+        if let Err(TrySendError::Full(_)) = queue.try_send(forwarded) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -124,15 +142,11 @@ fn forward(receiver: Receiver<ForwardedRecord>) {
 #[pyfunction]
 pub fn init_logging(level: i32) -> PyResult<()> {
     if BRIDGE.get().is_none() {
-        let (sender, receiver) = mpsc::sync_channel(QUEUE_CAPACITY);
         let bridge = Bridge {
-            sender,
+            sender: Mutex::new(None),
             dropped: AtomicU64::new(0),
         };
         if BRIDGE.set(bridge).is_ok() {
-            thread::Builder::new()
-                .name("pywebsocket3-log".to_owned())
-                .spawn(move || forward(receiver))?;
             if let Some(bridge) = BRIDGE.get() {
                 // Fails only if another logger was installed first; then Rust logs go there.
                 let _ = log::set_logger(bridge);

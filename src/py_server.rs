@@ -1,17 +1,20 @@
 //! `Server` and `RequestHead` for Python: config dict conversion (in one place), the
 //! handoff that attaches a handler thread to Python, and GIL-free waits.
 
+use std::ffi::CStr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex, Weak};
+use std::thread;
 use std::time::Duration;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict};
 
 use crate::conn::{ConnIo, Connection};
 use crate::http_head::HttpRequest;
-use crate::server::{self, BindAddress, Handoff, ServerConfig, Settings};
+use crate::server::{self, BindAddress, Handoff, Registry, ServerConfig, Settings};
 use crate::tls::TlsSettings;
 
 const SERVER_LOGGER: &str = "pywebsocket3.websocket_server.WebSocketServer";
@@ -140,44 +143,122 @@ fn server_config(py: Python<'_>, config: &Bound<'_, PyDict>) -> PyResult<ServerC
     })
 }
 
-/// Logs the exception a handler raised, with its traceback, and never lets it escape.
-fn log_handler_error(py: Python<'_>, err: &PyErr, peer: &str) {
-    let logged = py.import("logging").and_then(|logging| {
-        let logger = logging.call_method1("getLogger", (SERVER_LOGGER,))?;
-        let kwargs = PyDict::new(py);
-        kwargs.set_item("exc_info", err.value(py))?;
-        logger.call_method(
-            "error",
-            ("Exception in processing request from: %s", peer),
-            Some(&kwargs),
-        )
-    });
-    if logged.is_err() {
-        err.print(py);
+/// Handler threads are Python threads (daemon, like upstream's ThreadingMixIn): no Rust frame
+/// sits under the handler's Python code, so CPython may end them at interpreter exit safely.
+const HANDLER_THREAD_CODE: &CStr = cr#"
+import logging
+import threading
+
+def start(on_websocket, connection, head, name):
+    def run():
+        try:
+            on_websocket(connection, head)
+        except Exception:
+            logging.getLogger("pywebsocket3.websocket_server.WebSocketServer").exception(
+                "Exception in processing request from: %r", connection.remote_addr)
+        finally:
+            connection._finish()
+    threading.Thread(target=run, name=name, daemon=True).start()
+"#;
+
+/// One std thread per server (per process: it is started again after a fork) attaches to
+/// Python to start each handler thread; tokio only queues and never attaches.
+fn handoff(on_websocket: Py<PyAny>) -> PyResult<Handoff> {
+    type Queue = mpsc::Sender<(Arc<ConnIo>, HttpRequest)>;
+    let on_websocket = Arc::new(on_websocket);
+    let spawner: Mutex<Option<(u32, Queue)>> = Mutex::new(None);
+    Ok(Arc::new(move |io: Arc<ConnIo>, request: HttpRequest| {
+        let Ok(mut current) = spawner.lock() else {
+            io.finish();
+            return;
+        };
+        let pid = std::process::id();
+        if current.as_ref().is_none_or(|(owner, _)| *owner != pid) {
+            let (sender, receiver) = mpsc::channel::<(Arc<ConnIo>, HttpRequest)>();
+            let on_websocket = Arc::clone(&on_websocket);
+            let spawned = thread::Builder::new()
+                .name("pywebsocket3-spawn".into())
+                .spawn(move || {
+                    while let Ok((io, request)) = receiver.recv() {
+                        let started =
+                            Python::try_attach(|py| start_handler(py, &on_websocket, &io, request));
+                        if !matches!(started, Some(true)) {
+                            io.finish();
+                        }
+                    }
+                });
+            if spawned.is_err() {
+                io.finish();
+                return;
+            }
+            *current = Some((pid, sender));
+        }
+        let queued = current
+            .as_ref()
+            .is_some_and(|(_, queue)| queue.send((Arc::clone(&io), request)).is_ok());
+        if !queued {
+            io.finish();
+        }
+    }))
+}
+
+fn start_handler(
+    py: Python<'_>,
+    on_websocket: &Py<PyAny>,
+    io: &Arc<ConnIo>,
+    request: HttpRequest,
+) -> bool {
+    static STARTER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let peer = io
+        .meta
+        .remote_addr
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let run = || -> PyResult<()> {
+        let starter = STARTER.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+            let module = PyModule::from_code(
+                py,
+                HANDLER_THREAD_CODE,
+                c"pywebsocket3/_handler_thread.py",
+                c"pywebsocket3._handler_thread",
+            )?;
+            Ok(module.getattr("start")?.unbind())
+        })?;
+        let connection = Py::new(py, Connection { io: Arc::clone(io) })?;
+        let head = Py::new(py, RequestHead::new(py, request))?;
+        starter.call1(py, (on_websocket, connection, head, format!("ws {peer}")))?;
+        Ok(())
+    };
+    match run() {
+        Ok(()) => true,
+        Err(err) => {
+            err.print(py);
+            false
+        }
     }
 }
 
-fn handoff(on_websocket: Py<PyAny>) -> Handoff {
-    let on_websocket = Arc::new(on_websocket);
-    Arc::new(move |io: Arc<ConnIo>, request: HttpRequest| {
-        let peer = io
-            .meta
-            .remote_addr
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        // None: the interpreter is finalizing; the connection is just closed.
-        let _ = Python::try_attach(|py| {
-            let run = || -> PyResult<()> {
-                let connection = Py::new(py, Connection { io })?;
-                let head = Py::new(py, RequestHead::new(py, request))?;
-                on_websocket.call1(py, (connection, head))?;
-                Ok(())
-            };
-            if let Err(err) = run() {
-                log_handler_error(py, &err, &peer);
+/// Registries of the servers alive, for the interpreter-exit cut below.
+static LIVE: Mutex<Vec<Weak<Registry>>> = Mutex::new(Vec::new());
+
+/// atexit: cut every open WebSocket so handler threads blocked in native reads return and end
+/// before CPython finalizes (a thread woken inside native code during finalization aborts).
+#[pyfunction]
+fn _close_connections_at_exit(py: Python<'_>) {
+    let registries: Vec<Arc<Registry>> = match LIVE.lock() {
+        Ok(live) => live.iter().filter_map(Weak::upgrade).collect(),
+        Err(_) => return,
+    };
+    py.detach(|| {
+        for registry in &registries {
+            for conn in registry.snapshot() {
+                conn.shutdown();
             }
-        });
-    })
+        }
+        for registry in &registries {
+            registry.wait_empty(Duration::from_secs(1));
+        }
+    });
 }
 
 #[pyclass(frozen, module = "pywebsocket3._native", name = "Server")]
@@ -191,7 +272,11 @@ impl PyServer {
     fn new(py: Python<'_>, config: &Bound<'_, PyDict>, on_websocket: Py<PyAny>) -> PyResult<Self> {
         let config = server_config(py, config)?;
         let (inner, log_lines) =
-            server::Server::new(config, handoff(on_websocket)).map_err(PyOSError::new_err)?;
+            server::Server::new(config, handoff(on_websocket)?).map_err(PyOSError::new_err)?;
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|registry| registry.strong_count() > 0);
+            live.push(Arc::downgrade(&inner.registry()));
+        }
         let logger = py
             .import("logging")?
             .call_method1("getLogger", (SERVER_LOGGER,))?;
@@ -244,5 +329,9 @@ impl PyServer {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyServer>()?;
     m.add_class::<RequestHead>()?;
+    let at_exit = wrap_pyfunction!(_close_connections_at_exit, m)?;
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (at_exit,))?;
     Ok(())
 }

@@ -20,13 +20,14 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 pub use bind::{BindAddress, LogLine};
-use registry::Registry;
+pub use registry::Registry;
 
 use crate::conn::ConnIo;
 use crate::http_head::HttpRequest;
 use crate::tls::TlsSettings;
 
-/// Runs `on_websocket` for one routed upgrade, on that connection's own OS thread.
+/// Starts the handler for one routed upgrade without blocking; whoever runs the handler calls
+/// `ConnIo::finish` when it is done (that frees the connection slot).
 pub type Handoff = Arc<dyn Fn(Arc<ConnIo>, HttpRequest) + Send + Sync>;
 
 /// Options that `update` may replace while serving; read once per request.
@@ -207,10 +208,16 @@ impl Server {
     pub fn shutdown(&self, timeout: Duration) {
         let _ = self.stop_accepting.send(true);
         const GOING_AWAY: [u8; 4] = [0x88, 0x02, 0x03, 0xe9];
-        for conn in self.shared.registry.snapshot() {
-            if conn.websocket_open() {
-                conn.send_control(&GOING_AWAY, Duration::from_millis(20));
-            }
+        // A first pass never waits; writers that were busy get a share of a short budget.
+        let open: Vec<_> = self.shared.registry.snapshot();
+        let busy: Vec<_> = open
+            .into_iter()
+            .filter(|conn| conn.websocket_open() && !conn.send_control(&GOING_AWAY, Duration::ZERO))
+            .collect();
+        let budget_end = std::time::Instant::now() + timeout.min(Duration::from_millis(500));
+        for conn in busy {
+            let left = budget_end.saturating_duration_since(std::time::Instant::now());
+            conn.send_control(&GOING_AWAY, left);
         }
         if !self.shared.registry.wait_empty(timeout) {
             let left = self.shared.registry.snapshot();
@@ -249,6 +256,11 @@ impl Server {
         if let Some(handle) = guard(&self.keepalive).take() {
             let _ = handle.join();
         }
+    }
+
+    /// The open connections, for a last cut when the interpreter exits.
+    pub fn registry(&self) -> Arc<Registry> {
+        Arc::clone(&self.shared.registry)
     }
 
     pub fn active_connections(&self) -> usize {

@@ -9,6 +9,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 
@@ -555,3 +556,41 @@ def test_dual_stack_like_upstream(make_server):
     remote = handler.connections[0].remote_addr
     assert remote == ("::ffff:127.0.0.1", sock.getsockname()[1], 0, 0)
     sock.close()
+
+
+EXIT_SCRIPT = r"""
+import os, socket, sys, time
+from pywebsocket3 import _native
+
+def on_websocket(connection, head):
+    connection.write(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+    if head.path == "/read":
+        connection.read(10)  # blocked in native code at exit
+    while True:
+        time.sleep(0.05)  # stuck in Python at exit
+
+config = {"addresses": [(socket.AF_INET, "127.0.0.1", 0)], "document_root": sys.argv[1]}
+server = _native.Server(config, on_websocket)
+server.set_handler_resources(["/read", "/sleep"])
+server.start()
+port = socket.socket(fileno=os.dup(server.listener_fds()[0])).getsockname()[1]
+clients = []
+for path in (b"/read", b"/sleep"):
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert sock.recv(100).startswith(b"HTTP/1.1 101 ")
+    clients.append(sock)
+print("ready", server.active_connections(), flush=True)
+"""
+
+
+def test_interpreter_exit_with_handlers_still_running(tmp_path):
+    """Handlers blocked in a native read or stuck in Python must not crash the exit."""
+    script = tmp_path / "exit_script.py"
+    script.write_text(EXIT_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=30
+    )
+    assert done.stdout.strip() == "ready 2", done.stderr
+    assert done.returncode == 0, done.stderr
+    assert "Fatal Python error" not in done.stderr

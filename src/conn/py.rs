@@ -81,6 +81,12 @@ impl Connection {
         let io = Arc::clone(&self.io);
         py.detach(move || io.close());
     }
+
+    /// Called by the handler thread once `on_websocket` returned: close and free the slot.
+    fn _finish(&self, py: Python<'_>) {
+        let io = Arc::clone(&self.io);
+        py.detach(move || io.finish());
+    }
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -9,8 +9,8 @@ use crate::conn::now_ms;
 
 const PING: [u8; 2] = [0x89, 0x00];
 const INTERNAL_ERROR_CLOSE: [u8; 4] = [0x88, 0x02, 0x03, 0xf3];
-/// A control frame that cannot go out this fast is skipped (the writer is busy or stuck).
-const CONTROL_WAIT: Duration = Duration::from_millis(20);
+/// A control frame that cannot go out at once is skipped (the writer is busy or stuck).
+const CONTROL_WAIT: Duration = Duration::ZERO;
 
 fn tick(interval: Option<Duration>) -> Duration {
     match interval {

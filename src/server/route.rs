@@ -2,7 +2,6 @@
 //! handler thread or to static files and CGI. Runs on tokio; never touches Python.
 
 use std::net::SocketAddr;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -21,8 +20,6 @@ use crate::{cgi, static_files};
 
 pub const SERVER_LOGGER: &str = "pywebsocket3.websocket_server.WebSocketServer";
 pub const REQUEST_LOGGER: &str = "pywebsocket3.request_handler.WebSocketRequestHandler";
-/// Handler threads run arbitrary Python; CPython needs more than Rust's 2 MiB default there.
-const HANDLER_STACK_BYTES: usize = 4 << 20;
 /// Back-off after an accept error such as EMFILE, so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -265,7 +262,7 @@ fn log_access(request_line: &str, status: u16) {
     log::info!(target: REQUEST_LOGGER, "\"{request_line}\" {status} -");
 }
 
-/// Turns the socket into a blocking one and runs the handler on a new OS thread.
+/// Turns the socket into a blocking one and hands it to the handler-thread starter.
 fn hand_off(
     shared: &Arc<Shared>,
     tcp: TcpStream,
@@ -297,23 +294,7 @@ fn hand_off(
         }
     };
     slot.attach(Arc::clone(&io));
-    let handoff = Arc::clone(&shared.handoff);
-    let thread_io = Arc::clone(&io);
-    let spawned = std::thread::Builder::new()
-        .name(format!("ws {peer}"))
-        .stack_size(HANDLER_STACK_BYTES)
-        .spawn(move || {
-            let _slot = slot;
-            let run = catch_unwind(AssertUnwindSafe(|| {
-                handoff(Arc::clone(&thread_io), request)
-            }));
-            if run.is_err() {
-                log::error!(target: SERVER_LOGGER, "handler thread for {peer} panicked");
-            }
-            thread_io.close();
-        });
-    if let Err(e) = spawned {
-        log::error!(target: SERVER_LOGGER, "cannot start a handler thread for {peer}: {e}");
-        io.close();
-    }
+    io.set_on_finish(Box::new(move || drop(slot)));
+    // Must not block: it queues the connection for a handler thread, which calls finish().
+    (shared.handoff)(io, request);
 }
