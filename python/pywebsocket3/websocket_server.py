@@ -10,7 +10,6 @@ pywebsocket's ``http.server`` base did (``standalone`` changes into
 ``--document-root`` first; embedders that do not chdir get their CWD).
 """
 
-import atexit
 import logging
 import os
 import platform
@@ -19,7 +18,6 @@ import socket
 import sys
 import threading
 import traceback
-import weakref
 
 from pywebsocket3 import _native, dispatch, server_util, util
 from pywebsocket3.request_handler import WebSocketRequestHandler
@@ -140,16 +138,9 @@ def _native_config(options):
     return config
 
 
-_LIVE_SERVERS = weakref.WeakSet()
-
-
-def exit_if_handlers_linger(servers=None):
-    """Leave the process at once if a native handler thread is still running.
-
-    CPython aborts when a thread it did not create is inside Python while the interpreter
-    finalizes, so a handler stuck past --shutdown-timeout must not see finalization.
-    """
-    servers = list(_LIVE_SERVERS if servers is None else servers)
+def exit_if_handlers_linger(servers):
+    """Leave the process at once (standalone, after shutdown) if a handler is still running:
+    a handler stuck past --shutdown-timeout must not keep the process alive."""
     lingering = 0
     for server in servers:
         try:
@@ -164,10 +155,6 @@ def exit_if_handlers_linger(servers=None):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
-
-
-# atexit runs before finalization starts: embedders that never call shutdown() are covered.
-atexit.register(exit_if_handlers_linger)
 
 
 class WebSocketServer:
@@ -223,7 +210,6 @@ class WebSocketServer:
         self._serving_thread = None
         self._is_shut_down = threading.Event()
         self._is_shut_down.set()
-        _LIVE_SERVERS.add(self)
 
     def _set_resources(self, resources):
         """Tell the native router which paths have handlers (only when they changed)."""
