@@ -124,6 +124,8 @@ class Connection:
         """DER of the client certificate, if one was presented."""
 
     def close(self) -> None: ...
+    def _finish(self) -> None:
+        """Called by the handler thread when on_websocket returned: shut down and close."""
 
 class RequestHead:
     """The parsed HTTP request head of a request routed to a WebSocket handler."""
@@ -137,7 +139,8 @@ class RequestHead:
 class Server:
     """Listening sockets, the tokio acceptor, static files, CGI, TLS and limits.
 
-    ``config`` keys: see python/pywebsocket3/websocket_server.py (_native_config).
+    ``config`` keys: see python/pywebsocket3/websocket_server.py (_native_config); among
+    them ``server_name``, the ``-H`` value that ``Connection.local_addr`` reports.
     ``on_websocket(connection, head)`` runs on a new OS thread per connection, attached to
     Python, for every request whose path maps to a handler resource.
     """
