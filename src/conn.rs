@@ -15,8 +15,14 @@ use std::time::{Duration, Instant};
 use rustls::ServerConnection;
 
 mod py;
-pub use py::{register, Connection};
+mod sockets;
 
+pub use py::{register, Connection};
+use sockets::{encrypt, next_chunk, read_retrying, resize_for_read, send_nonblocking};
+
+/// Read sizes adapt between these: an idle connection holds a small buffer, a busy one reads
+/// big chunks (thousands of idle connections must not cost 64 KiB each).
+const MIN_CHUNK: usize = 4 * 1024;
 const READ_CHUNK: usize = 64 * 1024;
 /// One TLS record at most, so decrypting it never overflows rustls's plaintext buffer.
 const CIPHER_CHUNK: usize = 18 * 1024;
@@ -51,6 +57,8 @@ struct Reader {
     pos: usize,
     cipher: Vec<u8>,
     cipher_pos: usize,
+    chunk: usize,
+    cipher_chunk: usize,
 }
 
 /// Milliseconds on a process-wide monotonic clock.
@@ -89,6 +97,8 @@ impl ConnIo {
             pos: 0,
             cipher: Vec::new(),
             cipher_pos: 0,
+            chunk: MIN_CHUNK,
+            cipher_chunk: MIN_CHUNK,
         };
         Ok(ConnIo {
             reader: Mutex::new(reader),
@@ -122,6 +132,21 @@ impl ConnIo {
         Ok(())
     }
 
+    /// Fills `out` only if the bytes are already buffered: no syscall, no waiting, so a caller
+    /// holding the GIL may try this before detaching. False leaves the buffer untouched.
+    pub fn try_read_buffered(&self, out: &mut [u8]) -> bool {
+        let Ok(mut reader) = self.reader.try_lock() else {
+            return false;
+        };
+        let start = reader.pos;
+        if reader.buf.len() - start < out.len() {
+            return false;
+        }
+        out.copy_from_slice(&reader.buf[start..start + out.len()]);
+        reader.pos += out.len();
+        true
+    }
+
     /// Up to `length` bytes, fewer only at EOF (mod_python's `read`).
     pub fn read_up_to(&self, length: usize) -> io::Result<Vec<u8>> {
         let mut reader = lock(&self.reader)?;
@@ -141,6 +166,10 @@ impl ConnIo {
 
     pub fn write_all(&self, data: &[u8]) -> io::Result<()> {
         let mut socket = lock(&self.writer)?;
+        // Flagged under the writer lock, so a control frame can only follow the whole 101.
+        if !self.websocket_open.load(Ordering::Relaxed) && data.starts_with(b"HTTP/1.1 101 ") {
+            self.websocket_open.store(true, Ordering::Relaxed);
+        }
         match &self.tls {
             None => socket.write_all(data)?,
             Some(tls) => {
@@ -153,9 +182,6 @@ impl ConnIo {
                 }
             }
         }
-        if !self.websocket_open.load(Ordering::Relaxed) && data.starts_with(b"HTTP/1.1 101 ") {
-            self.websocket_open.store(true, Ordering::Relaxed);
-        }
         Ok(())
     }
 
@@ -164,7 +190,7 @@ impl ConnIo {
         if reader.pos < reader.buf.len() {
             return Ok(reader.buf.len() - reader.pos);
         }
-        reader.buf.resize(READ_CHUNK, 0);
+        resize_for_read(&mut reader.buf, reader.chunk);
         reader.pos = 0;
         let result = match &self.tls {
             None => read_retrying(&mut reader.stream, &mut reader.buf),
@@ -172,7 +198,11 @@ impl ConnIo {
         };
         match result {
             Ok(n) => {
+                if n > 0 {
+                    self.last_received_ms.store(now_ms(), Ordering::Relaxed);
+                }
                 reader.buf.truncate(n);
+                reader.chunk = next_chunk(reader.chunk, n, READ_CHUNK);
                 Ok(n)
             }
             Err(e) => {
@@ -188,10 +218,12 @@ impl ConnIo {
             buf,
             cipher,
             cipher_pos,
+            cipher_chunk,
             ..
         } = reader;
         loop {
             let mut wants_write = false;
+            let mut fed = false;
             {
                 let mut session = lock(tls)?;
                 match session.reader().read(buf) {
@@ -202,7 +234,11 @@ impl ConnIo {
                 if *cipher_pos < cipher.len() {
                     let mut pending = &cipher[*cipher_pos..];
                     let used = session.read_tls(&mut pending)?;
+                    if used == 0 {
+                        return Err(io::Error::other("TLS receive buffer stalled"));
+                    }
                     *cipher_pos += used;
+                    fed = true;
                     let state = session.process_new_packets().map_err(io::Error::other);
                     wants_write = session.wants_write();
                     if let Err(e) = state {
@@ -215,15 +251,16 @@ impl ConnIo {
             if wants_write {
                 self.flush_tls_best_effort();
             }
-            if *cipher_pos >= cipher.len() {
-                cipher.resize(CIPHER_CHUNK, 0);
+            // Decrypted records may hold plaintext now: look again before reading the socket.
+            if !fed {
+                resize_for_read(cipher, *cipher_chunk);
                 let n = read_retrying(stream, cipher)?;
                 cipher.truncate(n);
+                *cipher_chunk = next_chunk(*cipher_chunk, n, CIPHER_CHUNK);
                 *cipher_pos = 0;
                 if n == 0 {
                     return Ok(0);
                 }
-                self.last_received_ms.store(now_ms(), Ordering::Relaxed);
             }
         }
     }
@@ -311,48 +348,6 @@ impl ConnIo {
     pub fn mark_websocket_open(&self) {
         self.websocket_open.store(true, Ordering::Relaxed);
     }
-}
-
-/// Plaintext in, ciphertext out, holding the rustls lock only for the encryption.
-fn encrypt(tls: &Mutex<ServerConnection>, plaintext: &[u8]) -> io::Result<Vec<u8>> {
-    let mut session = lock(tls)?;
-    if !plaintext.is_empty() {
-        session.writer().write_all(plaintext)?;
-    }
-    let mut out = Vec::with_capacity(plaintext.len() + 64);
-    while session.wants_write() {
-        session.write_tls(&mut out)?;
-    }
-    Ok(out)
-}
-
-fn read_retrying(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match stream.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
-}
-
-/// `send(MSG_DONTWAIT)` until everything is out or the deadline passes; bytes sent.
-fn send_nonblocking(socket: &TcpStream, bytes: &[u8], deadline: Instant) -> io::Result<usize> {
-    let sock = socket2::SockRef::from(socket);
-    let mut sent = 0;
-    while sent < bytes.len() {
-        match sock.send_with_flags(&bytes[sent..], libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) {
-            Ok(n) => sent += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if Instant::now() >= deadline {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => return if sent == 0 { Ok(0) } else { Err(e) },
-        }
-    }
-    Ok(sent)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> io::Result<MutexGuard<'_, T>> {

@@ -6,7 +6,10 @@ use std::io;
 use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::PyErr;
 
-pyo3::import_exception!(pywebsocket3._stream_exceptions, ConnectionTerminatedException);
+pyo3::import_exception!(
+    pywebsocket3._stream_exceptions,
+    ConnectionTerminatedException
+);
 pyo3::import_exception!(pywebsocket3._stream_exceptions, InvalidFrameException);
 pyo3::import_exception!(pywebsocket3._stream_exceptions, BadOperationException);
 pyo3::import_exception!(pywebsocket3._stream_exceptions, UnsupportedFrameException);

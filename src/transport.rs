@@ -25,7 +25,12 @@ pub struct MemoryIo {
 
 impl MemoryIo {
     pub fn new(input: Vec<u8>) -> Self {
-        MemoryIo { input, pos: 0, chunk: usize::MAX, output: Vec::new() }
+        MemoryIo {
+            input,
+            pos: 0,
+            chunk: usize::MAX,
+            output: Vec::new(),
+        }
     }
 }
 

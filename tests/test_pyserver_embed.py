@@ -60,6 +60,7 @@ def web_socket_transfer_data(request):
         'missing': request.headers_in['X-Missing'],
         'custom': request.custom_attribute,
         'remote': list(request.connection.remote_addr)[:2],
+        'local': list(request.connection.local_addr),
         'resource': request.ws_resource,
     }
     request.ws_stream.send_message(json.dumps(info))
@@ -110,15 +111,17 @@ def web_socket_transfer_data(request):
     pass
 """,
     "slow_wsh.py": """
-import time
+import threading
+
+# The test releases it: a thread still running at interpreter exit would crash it.
+RELEASE = threading.Event()
 
 def web_socket_do_extra_handshake(request):
     pass
 
 def web_socket_transfer_data(request):
     request.ws_stream.send_message('started')
-    while True:
-        time.sleep(0.05)
+    RELEASE.wait(30)
 """,
 }
 
@@ -274,6 +277,7 @@ def test_request_object(embed):
     assert ["X-Dup", "a"] in info["items"] and info["items"][0][0] == "Host"
     assert info["custom"] == "set in extra handshake"
     assert info["remote"][0] in ("127.0.0.1", "::ffff:127.0.0.1")
+    assert info["local"] == ["127.0.0.1", r.port]  # (-H value, port), as pywebsocket
 
 
 def test_close_codes_for_handler_endings(embed, caplog):
@@ -388,26 +392,35 @@ def test_alias_map_reaches_router(handler_dir, embed, tmp_path):
 
 def test_shutdown_closes_clients_with_1001(embed):
     r = embed()
-    ws = connect("ws://127.0.0.1:%d/echo" % r.port)
-    ws.send("x")
-    assert ws.recv() == "x"
-    started = time.time()
-    r.stop()
-    assert time.time() - started < 5
-    with pytest.raises(ConnectionClosed) as info:
-        ws.recv(timeout=5)
-    assert info.value.rcvd.code == 1001
-    ws.close()
+    with connect("ws://127.0.0.1:%d/echo" % r.port) as ws:
+        ws.send("x")
+        assert ws.recv() == "x"
+        started = time.time()
+        r.stop()
+        assert time.time() - started < 5
+        with pytest.raises(ConnectionClosed) as info:
+            ws.recv(timeout=5)
+        assert info.value.rcvd.code == 1001
+    assert r.server.active_connections() == 0
 
 
 def test_shutdown_does_not_wait_for_stuck_handler(embed):
     r = embed()
-    ws = connect("ws://127.0.0.1:%d/slow" % r.port)
-    assert ws.recv() == "started"
-    started = time.time()
-    r.stop()
-    assert time.time() - started < 4  # shutdown_timeout is 1 s here
-    ws.close()
+    release = r.server.websocket_server_options.dispatcher.get_handler_suite("/slow")
+    release = release.transfer_data.__globals__["RELEASE"]
+    try:
+        with connect("ws://127.0.0.1:%d/slow" % r.port) as ws:
+            assert ws.recv() == "started"
+            started = time.time()
+            r.stop()
+            assert time.time() - started < 4  # shutdown_timeout is 1 s here
+            assert r.server.active_connections() == 1
+    finally:
+        release.set()
+    deadline = time.time() + 5
+    while r.server.active_connections() and time.time() < deadline:
+        time.sleep(0.02)
+    assert r.server.active_connections() == 0
 
 
 def test_static_files_from_cwd(embed, tmp_path):

@@ -74,6 +74,8 @@ def test_fixture_fails_on_lingering_handler(project):
             assert ws.recv() == "in"
         """
     )
-    result = project.runpytest("-q")
+    # In a subprocess: the plugin ends a process whose handlers never return.
+    result = project.runpytest_subprocess("-q")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*handler thread(s) still running after shutdown*"])
+    assert result.ret == 1

@@ -1,15 +1,18 @@
 """The standalone server as a process: every way of starting it, signals, workers."""
 
 import os
+import re
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 
 import pytest
 import pywebsocket3
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(pywebsocket3.__file__))
@@ -87,7 +90,12 @@ def launch(docroot):
         argv = command + ["-H", "127.0.0.1", "-p", str(port), "-d", str(docroot), *extra]
         started = time.time()
         proc = subprocess.Popen(
-            argv, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            argv,
+            cwd="/",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # teardown can kill --workers children too
         )
         procs.append(proc)
         listening = wait_listening(port, proc)
@@ -95,8 +103,10 @@ def launch(docroot):
 
     yield start
     for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         proc.communicate()
 
 
@@ -105,6 +115,10 @@ COMMANDS = {
     "path": [sys.executable, os.path.join(PACKAGE_DIR, "standalone.py")],
     "script": [os.path.join(SCRIPT_DIR, "pywebsocket-rs")],
     "old_module": [sys.executable, "-m", "mod_pywebsocket.standalone"],
+    "old_path": [
+        sys.executable,
+        os.path.join(os.path.dirname(PACKAGE_DIR), "mod_pywebsocket", "standalone.py"),
+    ],
 }
 
 
@@ -132,13 +146,12 @@ def _children(pid):
 
 def test_sigint_with_stuck_handler_exits_after_timeout(launch):
     proc, port, _ = launch(COMMANDS["module"], "--shutdown-timeout", "1")
-    ws = connect("ws://127.0.0.1:%d/stuck" % port)
-    assert ws.recv() == "in"
-    started = time.time()
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(10) == 0
-    assert time.time() - started < 4
-    ws.close()
+    with connect("ws://127.0.0.1:%d/stuck" % port) as ws:
+        assert ws.recv() == "in"
+        started = time.time()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+        assert time.time() - started < 4
 
 
 def test_static_file_and_relative_handler_root(launch):
@@ -192,7 +205,7 @@ def test_obsolete_flags_warn(launch):
 
 
 def test_workers_share_the_port(launch):
-    proc, port, _ = launch(COMMANDS["module"], "--workers", "2")
+    proc, port, _ = launch(COMMANDS["module"], "--workers", "2", "--log-level", "info")
     pids = set()
     for _ in range(40):
         with connect("ws://127.0.0.1:%d/pid" % port) as ws:
@@ -200,8 +213,93 @@ def test_workers_share_the_port(launch):
         if len(pids) == 2:
             break
     assert len(pids) == 2 and proc.pid in pids
+    # Static files are logged by the native side: every process must forward its records.
+    for _ in range(30):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET /index.txt HTTP/1.0\r\n\r\n")
+            while sock.recv(4096):
+                pass
+    time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(15) == 0
+    _out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0
+    assert err.count('"GET /index.txt HTTP/1.0" 200') == 30, err
     for pid in pids - {proc.pid}:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_log_file_thread_monitor_and_handler_encoding(launch, docroot):
+    (docroot / "latin_wsh.py").write_bytes(
+        b"TEXT = '\xe9'\n"
+        b"def web_socket_do_extra_handshake(request):\n    pass\n"
+        b"def web_socket_transfer_data(request):\n    request.ws_stream.send_message(TEXT)\n"
+    )
+    proc, port, _ = launch(
+        COMMANDS["module"],
+        "--log-file",
+        "server.log",
+        "--log-level",
+        "info",
+        "--thread-monitor-interval-in-sec",
+        "1",
+        "--handler-encoding",
+        "latin-1",
+    )
+    with connect("ws://127.0.0.1:%d/latin" % port) as ws:
+        assert ws.recv() == "\xe9"
+    time.sleep(1.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    log = (docroot / "server.log").read_text()  # relative to the document root
+    assert '"GET /latin HTTP/1.1" 101 -' in log
+    assert "active threads: " in log and "ThreadMonitor" in log
+    assert re.search(r"^\[[0-9-]+ [0-9:,]+\] \[INFO\] pywebsocket3\.", log, re.M)
+
+
+HTTPS = """
+def web_socket_do_extra_handshake(request):
+    pass
+
+def web_socket_transfer_data(request):
+    request.ws_stream.send_message(repr(request.is_https()))
+"""
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the certificate")
+def test_tls_with_paths_relative_to_document_root(launch, docroot):
+    (docroot / "https_wsh.py").write_text(HTTPS)
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+        + ["-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-subj", "/CN=localhost"]
+        + ["-days", "2", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        cwd=str(docroot),
+        check=True,
+        capture_output=True,
+    )
+    proc, port, _ = launch(COMMANDS["module"], "-t", "-k", "key.pem", "-c", "cert.pem")
+    context = ssl.create_default_context(cafile=str(docroot / "cert.pem"))
+    with connect("wss://127.0.0.1:%d/https" % port, ssl=context) as ws:
+        assert ws.recv() == "True"
+    # Plain HTTP on a TLS port gets nothing useful.
+    with pytest.raises((InvalidHandshake, OSError, TimeoutError)):
+        with connect("ws://127.0.0.1:%d/https" % port, open_timeout=2) as ws:
+            ws.recv(timeout=2)
+
+
+def test_workers_stop_when_the_parent_is_killed(launch):
+    proc, port, _ = launch(COMMANDS["module"], "--workers", "2")
+    deadline = time.time() + 5
+    while not _children(proc.pid) and time.time() < deadline:
+        time.sleep(0.05)
+    (child,) = [int(pid) for pid in _children(proc.pid)]
+    proc.kill()
+    proc.wait(5)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    raise AssertionError("worker %d outlived its parent" % child)

@@ -144,9 +144,6 @@ class PerMessageDeflateExtensionProcessor(ExtensionProcessorInterface):
             except ValueError as e:
                 return self._decline("Bad client_max_window_bits parameter: %r", e)
 
-        client_offers_no_context_takeover = offer.has_parameter(
-            self._CLIENT_NO_CONTEXT_TAKEOVER_PARAM
-        )
         if offer.get_parameter_value(self._CLIENT_NO_CONTEXT_TAKEOVER_PARAM) is not None:
             return self._decline("client_no_context_takeover must not have a value")
 
@@ -177,9 +174,9 @@ class PerMessageDeflateExtensionProcessor(ExtensionProcessorInterface):
 
         framer = _PerMessageDeflateFramer(server_max_window_bits, server_no_context_takeover)
         framer._incoming_window_bits = incoming_window_bits
-        framer._incoming_no_context_takeover = bool(
-            self._client_no_context_takeover or client_offers_no_context_takeover
-        )
+        # An offered client_no_context_takeover is only a hint (RFC 7692 7.1.1.1): the inflater
+        # may reset per message only when our response made it binding.
+        framer._incoming_no_context_takeover = bool(self._client_no_context_takeover)
         framer.set_bfinal(self._bfinal)
         framer.set_compress_outgoing_enabled(self._compress_outgoing)
         self._framer = framer

@@ -14,14 +14,21 @@ server on 127.0.0.1 with a free port, serving in a background thread; keyword
 arguments set options by their ``dest`` names (``max_message_size=1024``,
 ``use_basic_auth=True``, ...). At teardown every server is shut down (open
 WebSockets get Close 1001) and the test fails if a handler is still running.
+
+A handler thread that never returns cannot be stopped, and would crash the
+interpreter at exit; so when one is left, the plugin ends the pytest process
+with its exit status right after the session, like ``os._exit``.
 """
 
 import os
+import sys
 import threading
 
 import pytest
 
 _DEFAULT_TEST_SHUTDOWN_TIMEOUT = 2.0
+# Servers whose handlers were still running at teardown.
+_LINGERING = []
 
 
 class RunningServer:
@@ -88,11 +95,29 @@ def pywebsocket_server():
         return running
 
     yield factory
-    lingering = [(running.url, running.stop()) for running in started]
-    lingering = [(url, count) for url, count in lingering if count]
+    lingering = []
+    for running in started:
+        count = running.stop()
+        if count:
+            lingering.append((running.url, count))
+            _LINGERING.append(running.server)
     if lingering:
         pytest.fail(
             "handler thread(s) still running after shutdown: %s"
             % ", ".join("%s (%d)" % item for item in lingering),
             pytrace=False,
         )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config._pywebsocket_exitstatus = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    if not any(server.active_connections() for server in _LINGERING):
+        return
+    status = getattr(config, "_pywebsocket_exitstatus", 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

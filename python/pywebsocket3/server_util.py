@@ -25,12 +25,13 @@ def _level_from_name(name, default=logging.WARNING):
     return level if isinstance(level, int) else default
 
 
-def configure_logging(options):
+def configure_logging(options, forward_native_logs=True):
     """Configure the root logger from ``options`` the way the standalone server does.
 
     Registers the FINE level (9), sets the root level from ``log_level``, adds a
     stderr or rotating-file handler with pywebsocket's format, sets the deflate
-    loggers' level, and forwards Rust log records at the effective level.
+    loggers' level, and forwards Rust log records at the effective level (unless
+    ``forward_native_logs`` is false: the forwarding thread would not survive a fork).
     """
     logging.addLevelName(common.LOGLEVEL_FINE, "FINE")
     level = _level_from_name(getattr(options, "log_level", "warn"))
@@ -54,7 +55,8 @@ def configure_logging(options):
         cls = getattr(util, name, None)
         if cls is not None:
             _get_logger_from_class(cls).setLevel(deflate_level)
-    _init_native_logging(root.getEffectiveLevel())
+    if forward_native_logs:
+        _init_native_logging(root.getEffectiveLevel())
 
 
 def _init_native_logging(level):

@@ -41,6 +41,7 @@ import configparser  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
 import threading  # noqa: E402
+import time  # noqa: E402
 import traceback  # noqa: E402
 
 from pywebsocket3 import common, server_util, util  # noqa: E402
@@ -348,7 +349,8 @@ def _main(args=None):
     the document root and configures the root logger."""
     options, args = _parse_args_and_config(args=args)
     os.chdir(options.document_root)
-    server_util.configure_logging(options)
+    # With --workers the Rust log forwarding starts in each process, in serve_forever.
+    server_util.configure_logging(options, forward_native_logs=(options.workers or 1) <= 1)
     _warn_obsolete_flags(options)
     _setup_cgi(options)
     _check_tls_options(options)
@@ -384,12 +386,14 @@ def _serve_with_workers(server, workers):
     """
     logger = logging.getLogger("pywebsocket3.standalone")
     children = []
+    parent = os.getpid()
     for _ in range(workers - 1):
         pid = os.fork()
         if pid == 0:
             status = 0
             try:
                 _install_signal_handlers(server)
+                _stop_when_orphaned(server, parent)
                 server.serve_forever(poll_interval=0.2)
             except BaseException:
                 logger.critical("worker %d: %s", os.getpid(), traceback.format_exc())
@@ -417,6 +421,18 @@ def _serve_with_workers(server, workers):
         if status:
             logger.warning("worker %d ended with status %d", pid, status)
     server.server_close()
+
+
+def _stop_when_orphaned(server, parent):
+    """A worker whose parent died (even by SIGKILL) shuts down instead of serving on."""
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        logging.getLogger("pywebsocket3.standalone").warning("parent died: shutting down")
+        server.shutdown()
+
+    threading.Thread(target=watch, name="ParentWatch", daemon=True).start()
 
 
 def _exit_if_handlers_linger(server):

@@ -389,7 +389,13 @@ class Stream:
             )
         receive = self._engine_receive
         while True:
-            opcode, payload = receive()
+            try:
+                opcode, payload = receive()
+            except (InvalidFrameException, InvalidUTF8Exception):
+                if self._engine.last_opcode == _OPCODE_CLOSE:
+                    # The peer's (invalid) Close ends its side: our Close must not wait for it.
+                    request.client_terminated = True
+                raise
             self._original_opcode = opcode
             if opcode <= _OPCODE_BINARY:
                 return payload
@@ -502,7 +508,11 @@ class Stream:
             raise BadOperationException("close reason must be an instance of bytes or unicode")
         self._send_closing_handshake(code, reason)
         self._logger.debug("Initiated closing handshake (code=%r, reason=%r)", code, reason)
-        if code in (common.STATUS_GOING_AWAY, common.STATUS_PROTOCOL_ERROR) or not wait_response:
+        if (
+            code in (common.STATUS_GOING_AWAY, common.STATUS_PROTOCOL_ERROR)
+            or not wait_response
+            or self._request.client_terminated
+        ):
             return
         message = self.receive_message()
         if message is not None:

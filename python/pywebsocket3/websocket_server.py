@@ -18,7 +18,7 @@ import socket
 import threading
 import traceback
 
-from pywebsocket3 import _native, dispatch, util
+from pywebsocket3 import _native, dispatch, server_util, util
 from pywebsocket3.request_handler import WebSocketRequestHandler
 
 _DEFAULT_REQUEST_QUEUE_SIZE = 128
@@ -112,7 +112,7 @@ def _native_config(options):
     ``backlog`` int; ``document_root`` absolute str; ``cgi_paths`` list of URL
     prefixes; ``tls`` None or ``{private_key, certificate, client_auth: bool,
     client_cert_optional: bool, client_ca}`` (absolute paths, '' when unset);
-    ``python_version`` str (for the Server header); and the keys of
+    ``server_name`` the -H value; ``python_version`` str (Server header); and the keys of
     ``_dynamic_config``, which ``Server.update`` receives again when they change:
     ``basic_auth`` None or the exact Authorization value; ``validation_host`` None or
     str; ``validation_port`` None or int; ``handshake_timeout`` float seconds;
@@ -129,6 +129,8 @@ def _native_config(options):
         "document_root": os.path.abspath(getattr(options, "static_root", None) or os.getcwd()),
         "cgi_paths": list(getattr(options, "cgi_directories", None) or []),
         "tls": _tls_config(options),
+        # connection.local_addr is (server_name, port), as pywebsocket reported it.
+        "server_name": getattr(options, "server_host", "") or "",
         "python_version": platform.python_version(),
     }
     config.update(_dynamic_config(options))
@@ -137,6 +139,10 @@ def _native_config(options):
 
 class WebSocketServer:
     """pywebsocket's WebSocketServer: handlers from ``options``, sockets bound at once."""
+
+    # socketserver attributes pywebsocket's class had; kept for code that reads them.
+    daemon_threads = True
+    allow_reuse_address = True
 
     def __init__(self, options):
         """Load the handlers, apply the alias map, bind every listening socket."""
@@ -217,12 +223,19 @@ class WebSocketServer:
             self._serving_thread = threading.current_thread()
             self._is_shut_down.clear()
         try:
+            # Here, not earlier: in this process (after any --workers fork) and also for
+            # embedders that never call configure_logging.
+            server_util._init_native_logging(logging.getLogger("pywebsocket3").getEffectiveLevel())
             self._apply_option_changes()
             self._native.start()
             while not self._shutdown_request:
                 if self._native.wait(poll_interval):
                     break
-                self._apply_option_changes()
+                try:
+                    self._apply_option_changes()
+                except Exception:
+                    # A bad value set on the options object must not stop the server.
+                    self._logger.exception("Ignoring changed options")
             if self._shutdown_request:
                 self._stop_native()
         finally:
@@ -245,6 +258,12 @@ class WebSocketServer:
             return
         self._stop_native()
         self._is_shut_down.wait()
+
+    def server_bind(self):
+        """Nothing to do: the constructor has bound every socket already."""
+
+    def server_activate(self):
+        """Nothing to do: the constructor has made every socket listen already."""
 
     def server_close(self):
         """Close every listening socket (and the server's own copies)."""

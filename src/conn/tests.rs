@@ -68,3 +68,42 @@ fn control_frames_give_up_when_the_writer_is_busy() {
     assert!(!io.send_control(&[0x89, 0x00], Duration::from_millis(30)));
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+#[test]
+fn read_sizes_adapt() {
+    assert_eq!(next_chunk(MIN_CHUNK, MIN_CHUNK, READ_CHUNK), 2 * MIN_CHUNK);
+    assert_eq!(next_chunk(READ_CHUNK, READ_CHUNK, READ_CHUNK), READ_CHUNK);
+    assert_eq!(next_chunk(READ_CHUNK, 10, READ_CHUNK), READ_CHUNK / 2);
+    assert_eq!(next_chunk(MIN_CHUNK, 1, READ_CHUNK), MIN_CHUNK);
+    let mut buf = vec![0u8; READ_CHUNK];
+    resize_for_read(&mut buf, MIN_CHUNK);
+    assert_eq!(buf.len(), MIN_CHUNK);
+    assert!(buf.capacity() < READ_CHUNK);
+}
+
+#[test]
+fn large_transfers_arrive_intact() {
+    let (server, mut client) = pair();
+    let io = ConnIo::new(server, Vec::new()).unwrap();
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let sent = data.clone();
+    let writer = std::thread::spawn(move || client.write_all(&sent).unwrap());
+    let mut got = vec![0u8; data.len()];
+    io.read_exact(&mut got).unwrap();
+    writer.join().unwrap();
+    assert!(got == data);
+}
+
+#[test]
+fn buffered_reads_never_wait() {
+    let (server, mut client) = pair();
+    let io = ConnIo::new(server, b"ab".to_vec()).unwrap();
+    let mut three = [0u8; 3];
+    assert!(!io.try_read_buffered(&mut three));
+    let mut one = [0u8; 1];
+    assert!(io.try_read_buffered(&mut one));
+    assert_eq!(one, *b"a");
+    client.write_all(b"cd").unwrap();
+    io.read_exact(&mut three).unwrap();
+    assert_eq!(&three, b"bcd");
+}
