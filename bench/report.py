@@ -81,8 +81,8 @@ def cell(case: str, r: dict | None) -> str:
         return f"{rate(r.get('handshakes_per_s', 0))}/s{mark}"
     if case == "idle1k":
         return f"{r.get('rss_per_conn_kib', 0):.1f} KiB{mark}"
-    held, echoed = int(r.get("held", 0)), int(r.get("echoed", 0))
-    return f"{echoed:,}/{held:,} echoed, {r.get('rss_per_conn_kib', 0):.1f} KiB/conn{mark}"
+    wanted, echoed = int(r.get("conns", 0)), int(r.get("echoed", 0))
+    return f"{echoed:,}/{wanted:,} echoed, {r.get('rss_per_conn_kib', 0):.1f} KiB/conn{mark}"
 
 
 def key_value(case: str, r: dict | None) -> tuple[float, bool] | None:

@@ -15,6 +15,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -83,6 +84,9 @@ def run_client(argv: list[str], timeout: float, stdin_line_after_held=None) -> d
         stderr=subprocess.PIPE,
         text=True,
     )
+    # Whatever the client or server does, the run ends by this deadline.
+    watchdog = threading.Timer(timeout, proc.kill)
+    watchdog.start()
     extra = {}
     try:
         if stdin_line_after_held is not None:
@@ -90,17 +94,19 @@ def run_client(argv: list[str], timeout: float, stdin_line_after_held=None) -> d
             line = proc.stderr.readline()
             if line.startswith("HELD"):
                 extra = stdin_line_after_held(int(line.split()[1]))
-            proc.stdin.write("\n")
-            proc.stdin.flush()
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+            try:
+                proc.stdin.write("\n")
+                proc.stdin.flush()
+            except OSError:
+                pass  # The client is gone; its exit is reported below.
         out, err = proc.communicate()
-        return {"errors": 1, "error_samples": [f"client timed out after {timeout}s"]}
+    finally:
+        watchdog.cancel()
     try:
         result = json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        return {"errors": 1, "error_samples": [f"no report; stderr: {err[-300:]}"]}
+        why = f"killed after {timeout}s" if proc.returncode == -9 else f"exit {proc.returncode}"
+        return {"errors": 1, "error_samples": [f"no report ({why}); stderr: {err[-300:]}"]}
     result.update(extra)
     return result
 
@@ -134,7 +140,7 @@ def measure(case: dict, name: str, argv: list[str], port: int, tools: dict) -> d
                 "--hold",
                 "60",
                 "--timeout",
-                "60",
+                "30",
             ]
             result = run_client(argv_client, timeout=300, stdin_line_after_held=sample)
             if result.get("held"):

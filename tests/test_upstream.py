@@ -141,18 +141,21 @@ def check(results: dict, modules: list[str]) -> None:
     assert outcomes, "no upstream test ran"
 
 
+@pytest.mark.timeout(660)
 def test_upstream_endtoend(upstream_tree, tmp_path):
     results = run_modules(upstream_tree, ["test_endtoend"], tmp_path / "e2e.json", timeout=600)
     check(results, ["test_endtoend"])
     assert len(results["outcomes"]) == 28
 
 
+@pytest.mark.timeout(360)
 @pytest.mark.parametrize("module", UNIT_MODULES)
 def test_upstream_unit_suite(upstream_tree, tmp_path, module):
     results = run_modules(upstream_tree, [module], tmp_path / f"{module}.json", timeout=300)
     check(results, [module])
 
 
+@pytest.mark.timeout(660)
 def test_upstream_unit_suites_pass_rate(upstream_tree, tmp_path):
     """Issue 3: at least 90% of the original's unit cases pass against this package."""
     results = run_modules(upstream_tree, UNIT_MODULES, tmp_path / "all.json", timeout=600)

@@ -13,6 +13,7 @@ pub const USAGE: &str =
   --inflight N     messages in flight per connection (echo) [1]
   --hold SEC       idle: hold the connections this long, or until a line on stdin [5]
   --open-parallel N  idle: handshakes in progress at once while opening [256]
+  --max-open-errors N  idle: stop opening after this many failures [50]
   --threads N      client runtime threads; 1 = current-thread runtime [1]
   --timeout SEC    give up on a connection that stays silent this long [20]";
 
@@ -36,6 +37,7 @@ pub struct Options {
     pub inflight: usize,
     pub hold: Duration,
     pub open_parallel: usize,
+    pub max_open_errors: usize,
     pub threads: usize,
     pub timeout: Duration,
 }
@@ -61,6 +63,7 @@ impl Options {
             inflight: 1,
             hold: Duration::from_secs(5),
             open_parallel: 256,
+            max_open_errors: 50,
             threads: 1,
             timeout: Duration::from_secs(20),
         };
@@ -80,6 +83,7 @@ impl Options {
                 "--inflight" => opts.inflight = number(flag, value)?,
                 "--hold" => opts.hold = seconds(flag, value)?,
                 "--open-parallel" => opts.open_parallel = number(flag, value)?,
+                "--max-open-errors" => opts.max_open_errors = number(flag, value)?,
                 "--threads" => opts.threads = number(flag, value)?,
                 "--timeout" => opts.timeout = seconds(flag, value)?,
                 _ => return Err(format!("unknown option {flag}")),

@@ -1,5 +1,6 @@
 //! Idle mode: open N connections, hold them, then check that every one still echoes.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,11 +20,21 @@ pub async fn run(opts: &Options) -> Report {
     let parallel = Arc::new(Semaphore::new(opts.open_parallel));
     let begun = Instant::now();
     let mut opening = Vec::with_capacity(opts.conns);
+    // Fail fast: a server that stopped accepting would otherwise cost a timeout per batch.
+    let failures = Arc::new(AtomicUsize::new(0));
     for _ in 0..opts.conns {
         let (parallel, url, timeout) = (parallel.clone(), opts.url.clone(), opts.timeout);
+        let (failures, max_failures) = (failures.clone(), opts.max_open_errors);
         opening.push(tokio::spawn(async move {
             let _permit = parallel.acquire_owned().await.map_err(|e| e.to_string())?;
-            conn::open(&url, timeout).await
+            if failures.load(Ordering::Relaxed) >= max_failures {
+                return Err("not attempted: too many failed opens".to_string());
+            }
+            let opened = conn::open(&url, timeout).await;
+            if opened.is_err() {
+                failures.fetch_add(1, Ordering::Relaxed);
+            }
+            opened
         }));
     }
     let mut held: Vec<Ws> = Vec::with_capacity(opts.conns);
@@ -36,6 +47,7 @@ pub async fn run(opts: &Options) -> Report {
     }
     report.set("conns", opts.conns as f64);
     report.set("opened", held.len() as f64);
+    report.set("open_failures", failures.load(Ordering::Relaxed) as f64);
     report.set("open_seconds", begun.elapsed().as_secs_f64());
     hold(opts, held.len()).await;
 
