@@ -41,10 +41,10 @@ pub struct ConnMeta {
 
 pub struct ConnIo {
     reader: Mutex<Reader>,
-    writer: Mutex<TcpStream>,
+    writer: Mutex<Arc<TcpStream>>,
     tls: Option<Mutex<ServerConnection>>,
     /// Separate handle for shutdown and non-blocking control frames.
-    control: TcpStream,
+    control: Arc<TcpStream>,
     pub meta: ConnMeta,
     last_received_ms: AtomicU64,
     last_ping_ms: AtomicU64,
@@ -56,7 +56,7 @@ pub struct ConnIo {
 pub type FinishHook = Box<dyn FnOnce() + Send>;
 
 struct Reader {
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     buf: Vec<u8>,
     pos: usize,
     cipher: Vec<u8>,
@@ -88,8 +88,10 @@ impl ConnIo {
         leftover: Vec<u8>,
         meta: ConnMeta,
     ) -> io::Result<Self> {
-        let writer = stream.try_clone()?;
-        let control = stream.try_clone()?;
+        // One descriptor per connection, shared: 10,000 connections must fit a 20,000 fd limit.
+        let stream = Arc::new(stream);
+        let writer = Arc::clone(&stream);
+        let control = Arc::clone(&stream);
         let tls = tls.map(|mut session| {
             // The writer drains ciphertext after every chunk, so rustls needs no limit of its own.
             session.set_buffer_limit(None);
@@ -170,7 +172,8 @@ impl ConnIo {
     }
 
     pub fn write_all(&self, data: &[u8]) -> io::Result<()> {
-        let mut socket = lock(&self.writer)?;
+        let guard = lock(&self.writer)?;
+        let mut socket: &TcpStream = &guard;
         // Flagged under the writer lock, so a control frame can only follow the whole 101.
         if !self.websocket_open.load(Ordering::Relaxed) && data.starts_with(b"HTTP/1.1 101 ") {
             self.websocket_open.store(true, Ordering::Relaxed);
@@ -272,11 +275,11 @@ impl ConnIo {
 
     /// Sends alerts or handshake replies the reader produced, unless a writer is busy anyway.
     fn flush_tls_best_effort(&self) {
-        let (Some(tls), Ok(mut socket)) = (&self.tls, self.writer.try_lock()) else {
+        let (Some(tls), Ok(guard)) = (&self.tls, self.writer.try_lock()) else {
             return;
         };
         if let Ok(ciphertext) = encrypt(tls, &[]) {
-            let _ = socket.write_all(&ciphertext);
+            let _ = (&**guard).write_all(&ciphertext);
         }
     }
 

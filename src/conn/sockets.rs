@@ -43,7 +43,7 @@ pub(super) fn encrypt(tls: &Mutex<ServerConnection>, plaintext: &[u8]) -> io::Re
     Ok(out)
 }
 
-pub(super) fn read_retrying(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+pub(super) fn read_retrying(mut stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match stream.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
