@@ -201,7 +201,7 @@ impl ConnIo {
         resize_for_read(&mut reader.buf, reader.chunk);
         reader.pos = 0;
         let result = match &self.tls {
-            None => read_retrying(&mut reader.stream, &mut reader.buf),
+            None => read_retrying(&reader.stream, &mut reader.buf),
             Some(tls) => self.fill_tls(tls, reader),
         };
         match result {
