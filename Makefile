@@ -40,13 +40,21 @@ test-rust: ## Rust unit and property tests (cargo test)
 test-python: ## pytest against the installed package (real server processes); exit 5 (no tests) fails
 	$(PYTHON) -m pytest -ra $(PYTEST_ARGS)
 
+.PHONY: deps
+deps: ## Install what the suite needs (.ci/install: Chromium, .venv, Autobahn, this package)
+	bash .ci/install
+
 .PHONY: test
-test: lint test-rust test-python ## Everything CI checks: lints, cargo test, pytest
+test: deps ## Install what is needed, then everything CI checks: lints, cargo test, pytest
+	$(MAKE) test-only PYTHON=.venv/bin/python
+
+.PHONY: test-only
+test-only: lint test-rust test-python ## lints, cargo test, pytest, with what is installed now
 
 .PHONY: bench
 bench: ## Benchmark (bench/; not part of the test run)
-	@if [ -x bench/run ]; then bench/run; else echo "bench/run not present"; fi
+	$(PYTHON) bench/run.py
 
 .PHONY: bench-smoke
 bench-smoke: ## A few seconds of the benchmark, to prove it still runs (called by .ci/run)
-	@if [ -x bench/run ]; then bench/run --smoke; else echo "bench/run not present"; fi
+	$(PYTHON) bench/run.py --smoke
