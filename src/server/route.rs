@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -14,8 +14,9 @@ use super::registry::Slot;
 use super::uri::{handler_key, parse_ws_uri, Target};
 use super::{Settings, Shared};
 use crate::conn::{ConnIo, ConnMeta};
-use crate::handshake::{basic_auth_challenge, ErrorPage};
+use crate::handshake::basic_auth_challenge;
 use crate::http_head::{read_head, HeadError, HeadLimits, HttpRequest};
+use crate::static_files::http_error::{send_error_bytes, status_phrase};
 use crate::{cgi, static_files};
 
 pub const SERVER_LOGGER: &str = "pywebsocket3.websocket_server.WebSocketServer";
@@ -115,16 +116,16 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
             explain,
             request_line,
         })) => {
-            let page = ErrorPage {
+            let page = send_error_bytes(
                 status,
-                message: message.as_deref(),
-                explain: explain.as_deref(),
-                server_version: &shared.server_version,
-                head_request: false,
-            };
+                message.as_deref(),
+                explain.as_deref(),
+                &shared.server_version,
+                true,
+            );
             log_error(peer, status, message.as_deref());
             log_access(&request_line, status);
-            let _ = write_and_close(stream, &page.to_bytes()).await;
+            let _ = write_and_close(stream, &page).await;
             return Outcome::Done;
         }
         Ok(Err(_)) => return Outcome::Done,
@@ -134,7 +135,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
         if request.header("Authorization") != Some(expected.as_str()) {
             log_access(&request.request_line(), 401);
             log::info!(target: REQUEST_LOGGER, "Request basic authentication");
-            let challenge = basic_auth_challenge(&shared.server_version, SystemTime::now());
+            let challenge = basic_auth_challenge(&shared.server_version);
             let _ = write_and_close(stream, &challenge).await;
             return Outcome::Done;
         }
@@ -230,16 +231,11 @@ async fn send_error<S: AsyncWrite + Unpin>(
     status: u16,
     message: Option<&str>,
 ) {
-    let page = ErrorPage {
-        status,
-        message,
-        explain: None,
-        server_version: &shared.server_version,
-        head_request: request.method == "HEAD",
-    };
+    let with_body = request.method != "HEAD";
+    let page = send_error_bytes(status, message, None, &shared.server_version, with_body);
     log_error(peer, status, message);
     log_access(&request.request_line(), status);
-    let _ = write_and_close(stream, &page.to_bytes()).await;
+    let _ = write_and_close(stream, &page).await;
 }
 
 async fn write_and_close<S: AsyncWrite + Unpin>(
@@ -253,7 +249,7 @@ async fn write_and_close<S: AsyncWrite + Unpin>(
 
 /// http.server's `log_error("code %d, message %s")`, at WARNING as upstream.
 fn log_error(peer: SocketAddr, status: u16, message: Option<&str>) {
-    let message = message.unwrap_or(crate::handshake::status_texts(status).0);
+    let message = message.unwrap_or(status_phrase(status).map_or("???", |(phrase, _)| phrase));
     log::warn!(target: REQUEST_LOGGER, "{} - code {status}, message {message}", peer.ip());
 }
 

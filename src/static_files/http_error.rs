@@ -117,7 +117,7 @@ pub(crate) fn push_latin1(out: &mut Vec<u8>, text: &str) {
 }
 
 /// `HTTP/1.0 <code> <phrase>` plus the Server and Date headers every response starts with.
-pub(crate) fn status_head(code: u16, phrase: &str, server_version: &str) -> Vec<u8> {
+pub fn status_head(code: u16, phrase: &str, server_version: &str) -> Vec<u8> {
     let mut head = Vec::with_capacity(128);
     head.extend_from_slice(format!("HTTP/1.0 {code} ").as_bytes());
     push_latin1(&mut head, phrase);
@@ -142,7 +142,19 @@ pub fn error_response_with(
     server_version: &str,
     with_body: bool,
 ) -> Vec<u8> {
-    let (phrase, explain) = status_phrase(status).unwrap_or(("???", "???"));
+    send_error_bytes(status, message, None, server_version, with_body)
+}
+
+/// `send_error(status, message, explain)` in full: the one place error pages are made.
+pub fn send_error_bytes(
+    status: u16,
+    message: Option<&str>,
+    explain: Option<&str>,
+    server_version: &str,
+    with_body: bool,
+) -> Vec<u8> {
+    let (phrase, default_explain) = status_phrase(status).unwrap_or(("???", "???"));
+    let explain = explain.unwrap_or(default_explain);
     let message = message.unwrap_or(phrase);
     // A reason phrase must stay on one line.
     let message: String = message
