@@ -72,6 +72,23 @@ impl Engine {
         to_py_result(result, error)
     }
 
+    /// On a native connection, a message whose frames are all buffered already is taken
+    /// under the GIL: no detach, no syscall. None means "wait for more, detached".
+    fn receive_buffered(&self) -> Option<PyResult<Event>> {
+        let Transport::Native(io) = &self.transport else {
+            return None;
+        };
+        let mut receiver = self.receiver.try_lock().ok()?;
+        let result = io.with_buffered(|buf| receiver.receive_buffered(buf))?;
+        let last = receiver.last_opcode().unwrap_or(NO_OPCODE);
+        self.last_opcode.store(last, Ordering::Relaxed);
+        match result {
+            Ok(Some(event)) => Some(Ok(event)),
+            Ok(None) => None,
+            Err(err) => Some(to_py_result(Err(err), None)),
+        }
+    }
+
     fn send_with(
         &self,
         py: Python<'_>,
@@ -192,7 +209,10 @@ impl Engine {
     }
 
     fn receive<'py>(&self, py: Python<'py>) -> PyResult<EventTuple<'py>> {
-        let event = self.receive_with(py, |receiver, reader| receiver.receive(reader))?;
+        let event = match self.receive_buffered() {
+            Some(result) => result?,
+            None => self.receive_with(py, |receiver, reader| receiver.receive(reader))?,
+        };
         Ok(event_to_py(py, event))
     }
 
