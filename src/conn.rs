@@ -371,6 +371,18 @@ impl ConnIo {
     pub fn mark_websocket_open(&self) {
         self.websocket_open.store(true, Ordering::Relaxed);
     }
+
+    // For a caller holding the GIL (py_engine): never waits on a lock or a socket.
+
+    /// Runs `parse` over the plaintext already buffered and consumes the bytes it reports
+    /// used; None, without calling it, when another thread holds the reader. No syscall.
+    pub fn with_buffered<T>(&self, parse: impl FnOnce(&[u8]) -> (usize, T)) -> Option<T> {
+        let mut reader = self.reader.try_lock().ok()?;
+        let start = reader.pos;
+        let (used, value) = parse(&reader.buf[start..]);
+        reader.pos = start + used.min(reader.buf.len() - start);
+        Some(value)
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> io::Result<MutexGuard<'_, T>> {

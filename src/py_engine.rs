@@ -3,7 +3,7 @@
 //! Deadlock rule: nothing here waits on a lock or a socket while attached to Python; the
 //! receive and send halves have separate locks so one thread can receive while another sends.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
 use pyo3::exceptions::PyValueError;
@@ -29,7 +29,13 @@ pub struct Engine {
     sender: Mutex<Sender>,
     /// Copied out of the receiver so reading it never waits for a blocked `receive`.
     last_opcode: AtomicU8,
+    /// Messages taken in a row from the buffer without detaching (see `YIELD_EVERY`).
+    streak: AtomicU32,
 }
+
+/// After this many buffered messages in a row the GIL is handed on (detach + yield): a
+/// thread whose peer keeps its buffer full would otherwise keep the GIL from the others.
+const YIELD_EVERY: u32 = 8;
 
 /// `last_opcode` value meaning "no frame received yet".
 const NO_OPCODE: u8 = u8::MAX;
@@ -70,6 +76,23 @@ impl Engine {
             (result, reader.error)
         });
         to_py_result(result, error)
+    }
+
+    /// On a native connection, a message whose frames are all buffered already is taken
+    /// under the GIL: no detach, no syscall. None means "wait for more, detached".
+    fn receive_buffered(&self) -> Option<PyResult<Event>> {
+        let Transport::Native(io) = &self.transport else {
+            return None;
+        };
+        let mut receiver = self.receiver.try_lock().ok()?;
+        let result = io.with_buffered(|buf| receiver.receive_buffered(buf))?;
+        let last = receiver.last_opcode().unwrap_or(NO_OPCODE);
+        self.last_opcode.store(last, Ordering::Relaxed);
+        match result {
+            Ok(Some(event)) => Some(Ok(event)),
+            Ok(None) => None,
+            Err(err) => Some(to_py_result(Err(err), None)),
+        }
     }
 
     fn send_with(
@@ -152,6 +175,7 @@ impl Engine {
             receiver: Mutex::new(Receiver::new(unmask_receive, max_message_size)),
             sender: Mutex::new(Sender::new(mask_send)),
             last_opcode: AtomicU8::new(NO_OPCODE),
+            streak: AtomicU32::new(0),
         })
     }
 
@@ -192,7 +216,19 @@ impl Engine {
     }
 
     fn receive<'py>(&self, py: Python<'py>) -> PyResult<EventTuple<'py>> {
-        let event = self.receive_with(py, |receiver, reader| receiver.receive(reader))?;
+        let event = match self.receive_buffered() {
+            Some(result) => {
+                if self.streak.fetch_add(1, Ordering::Relaxed) + 1 >= YIELD_EVERY {
+                    self.streak.store(0, Ordering::Relaxed);
+                    py.detach(std::thread::yield_now);
+                }
+                result?
+            }
+            None => {
+                self.streak.store(0, Ordering::Relaxed);
+                self.receive_with(py, |receiver, reader| receiver.receive(reader))?
+            }
+        };
         Ok(event_to_py(py, event))
     }
 

@@ -207,4 +207,37 @@ mod tests {
             "Receiving 2 byte failed. Peer (('127.0.0.1', 1)) closed connection"
         );
     }
+
+    /// Whole frames already buffered are taken without a read; a partial one is left intact
+    /// for the blocking path, which finishes it.
+    #[test]
+    fn buffered_frames_then_blocking_rest() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        let mut leftover = Vec::new();
+        encode_frame(&mut leftover, 1, true, false, false, false, b"one", true);
+        encode_frame(&mut leftover, 2, true, false, false, false, b"two", true);
+        let mut third = Vec::new();
+        encode_frame(&mut third, 1, true, false, false, false, b"three", true);
+        leftover.extend_from_slice(&third[..4]);
+        let io = ConnIo::new(server, leftover).expect("conn");
+        let mut receiver = Receiver::new(true, 1 << 20);
+
+        let mut take = || {
+            io.with_buffered(|buf| receiver.receive_buffered(buf))
+                .expect("reader free")
+                .expect("valid")
+        };
+        assert_eq!(take(), Some(Event::Text("one".into())));
+        assert_eq!(take(), Some(Event::Binary(b"two".to_vec())));
+        assert_eq!(take(), None);
+
+        peer.write_all(&third[4..]).expect("write");
+        let mut reader = Reader::new(Source::Native(&io), "peer");
+        assert_eq!(
+            receiver.receive(&mut reader).expect("event"),
+            Event::Text("three".into())
+        );
+    }
 }
