@@ -3,6 +3,7 @@
 import base64
 import binascii
 import hashlib
+import logging
 import re
 
 from pywebsocket3 import _native, common, util
@@ -100,9 +101,11 @@ class Handshaker(HandshakerBase):
     def _get_key(self):
         key = get_mandatory_header(self._request, common.SEC_WEBSOCKET_KEY_HEADER)
         decoded = self._validate_key(key)
-        self._logger.debug(
-            "%s: %r (%s)", common.SEC_WEBSOCKET_KEY_HEADER, key, util.hexify(decoded)
-        )
+        # hexify costs more than the rest of the key check; skip it unless it is logged.
+        if self._logger.isEnabledFor(logging.DEBUG):
+            self._logger.debug(
+                "%s: %r (%s)", common.SEC_WEBSOCKET_KEY_HEADER, key, util.hexify(decoded)
+            )
         return key.encode("utf-8")
 
     def _set_accept(self):
