@@ -18,6 +18,8 @@ from pywebsocket3.handshake.base import (
 # 16 bytes in base64: 21 free characters, one whose low 4 bits are zero, then padding.
 _SEC_WEBSOCKET_KEY_REGEX = re.compile(r"^[+/0-9A-Za-z]{21}[AQgw]==$")
 
+_UPGRADE_LOWER = common.UPGRADE_CONNECTION_TYPE.lower()
+
 _native_compute_accept = getattr(_native, "compute_accept", None)
 
 
@@ -58,6 +60,8 @@ class Handshaker(HandshakerBase):
 
     def _validate_connection_header(self):
         connection = get_mandatory_header(self._request, common.CONNECTION_HEADER)
+        if connection.lower() == _UPGRADE_LOWER:
+            return  # The usual single token: the full parse would accept it.
         try:
             tokens = parse_token_list(connection)
         except HandshakeException as e:
