@@ -145,20 +145,70 @@ fn server_config(py: Python<'_>, config: &Bound<'_, PyDict>) -> PyResult<ServerC
 
 /// Handler threads are Python threads (daemon, like upstream's ThreadingMixIn): no Rust frame
 /// sits under the handler's Python code, so CPython may end them at interpreter exit safely.
+/// A finished handler thread waits a while for the next connection (one at a time): starting an
+/// OS thread holds the GIL for about half of a handshake's Python time.
 const HANDLER_THREAD_CODE: &CStr = cr#"
 import logging
+import os
+import queue
 import threading
 
-def start(on_websocket, connection, head, name):
-    def run():
+_IDLE_SECONDS = 10.0
+_MAX_IDLE = 64
+
+
+def _reset():
+    global _work, _lock, _idle
+    _work = queue.SimpleQueue()
+    _lock = threading.Lock()
+    # Waiting threads minus queued connections; changed only under _lock.
+    _idle = 0
+
+
+_reset()
+os.register_at_fork(after_in_child=_reset)
+
+
+def _run(on_websocket, connection, head, name):
+    threading.current_thread().name = name
+    try:
+        on_websocket(connection, head)
+    except Exception:
+        logging.getLogger("pywebsocket3.websocket_server.WebSocketServer").exception(
+            "Exception in processing request from: %r", connection.remote_addr)
+    finally:
+        connection._finish()
+
+
+def _worker(item):
+    global _idle
+    while item is not None:
+        _run(*item)
+        item = None
+        with _lock:
+            if _idle >= _MAX_IDLE:
+                return
+            _idle += 1
         try:
-            on_websocket(connection, head)
-        except Exception:
-            logging.getLogger("pywebsocket3.websocket_server.WebSocketServer").exception(
-                "Exception in processing request from: %r", connection.remote_addr)
-        finally:
-            connection._finish()
-    threading.Thread(target=run, name=name, daemon=True).start()
+            item = _work.get(timeout=_IDLE_SECONDS)
+        except queue.Empty:
+            with _lock:
+                # A connection queued for an idle thread before the timeout is still ours.
+                try:
+                    item = _work.get_nowait()
+                except queue.Empty:
+                    _idle -= 1
+
+
+def start(on_websocket, connection, head, name):
+    global _idle
+    item = (on_websocket, connection, head, name)
+    with _lock:
+        if _idle > 0:
+            _idle -= 1
+            _work.put(item)
+            return
+    threading.Thread(target=_worker, args=(item,), name=name, daemon=True).start()
 "#;
 
 /// One std thread per server (per process: it is started again after a fork) attaches to

@@ -15,6 +15,7 @@ import platform
 import time
 
 from pywebsocket3 import _native, common, dispatch, handshake, util
+from pywebsocket3.handshake.base import class_logger
 
 # http.server's Server header for the responses it would have written itself.
 _SERVER_SOFTWARE = "SimpleHTTP/0.6 Python/" + platform.python_version()
@@ -29,7 +30,7 @@ class _StandaloneRequest:
     """
 
     def __init__(self, connection, head, use_tls):
-        self._logger = util.get_class_logger(self)
+        self._logger = class_logger(self)
         self.connection = connection
         self._use_tls = bool(use_tls)
         self.uri = head.path

@@ -100,12 +100,24 @@ def parse_token_list(data):
     return tokens
 
 
+_CLASS_LOGGERS = {}
+
+
+def class_logger(obj):
+    """util.get_class_logger, looked up once per class (it is the same logger every time)."""
+    cls = type(obj)
+    logger = _CLASS_LOGGERS.get(cls)
+    if logger is None:
+        logger = _CLASS_LOGGERS[cls] = util.get_class_logger(obj)
+    return logger
+
+
 class HandshakerBase:
     """The opening handshake sequence. Subclasses implement the five methods that raise
     AssertionError here; the rest can be overridden one step at a time."""
 
     def __init__(self, request, dispatcher):
-        self._logger = util.get_class_logger(self)
+        self._logger = class_logger(self)
         self._request = request
         self._dispatcher = dispatcher
 

@@ -3,6 +3,7 @@
 import base64
 import binascii
 import hashlib
+import logging
 import re
 
 from pywebsocket3 import _native, common, util
@@ -16,6 +17,8 @@ from pywebsocket3.handshake.base import (
 
 # 16 bytes in base64: 21 free characters, one whose low 4 bits are zero, then padding.
 _SEC_WEBSOCKET_KEY_REGEX = re.compile(r"^[+/0-9A-Za-z]{21}[AQgw]==$")
+
+_UPGRADE_LOWER = common.UPGRADE_CONNECTION_TYPE.lower()
 
 _native_compute_accept = getattr(_native, "compute_accept", None)
 
@@ -57,6 +60,8 @@ class Handshaker(HandshakerBase):
 
     def _validate_connection_header(self):
         connection = get_mandatory_header(self._request, common.CONNECTION_HEADER)
+        if connection.lower() == _UPGRADE_LOWER:
+            return  # The usual single token: the full parse would accept it.
         try:
             tokens = parse_token_list(connection)
         except HandshakeException as e:
@@ -100,9 +105,11 @@ class Handshaker(HandshakerBase):
     def _get_key(self):
         key = get_mandatory_header(self._request, common.SEC_WEBSOCKET_KEY_HEADER)
         decoded = self._validate_key(key)
-        self._logger.debug(
-            "%s: %r (%s)", common.SEC_WEBSOCKET_KEY_HEADER, key, util.hexify(decoded)
-        )
+        # hexify costs more than the rest of the key check; skip it unless it is logged.
+        if self._logger.isEnabledFor(logging.DEBUG):
+            self._logger.debug(
+                "%s: %r (%s)", common.SEC_WEBSOCKET_KEY_HEADER, key, util.hexify(decoded)
+            )
         return key.encode("utf-8")
 
     def _set_accept(self):
