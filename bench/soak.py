@@ -60,17 +60,25 @@ def main() -> int:
     parser.add_argument("--normal-conns", type=int, default=20)
     parser.add_argument("--bomb-mib", type=int, default=256, help="inflated size of a deflate bomb")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
+    parser.add_argument("--fd-limit", type=int, default=0, help="raise the fd limit to this")
     args = parser.parse_args()
 
     srv.CACHE.mkdir(parents=True, exist_ok=True)
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    # Raising the hard limit needs root; the summary records the limit that was in force.
+    limit = max(hard, args.fd_limit)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    except (ValueError, OSError):
+        limit = hard
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     bin_dir = srv.build_loadclient()
     port = srv.free_port()
     argv = srv.command(args.server, {"ours": Path(sys.executable)}, bin_dir, port, False)
     server = srv.Server(args.server, argv, port)
     url = f"ws://127.0.0.1:{port}/echo"
     summary: dict = {"server": args.server, "machine": report.machine(), "held_target": args.held}
+    summary["fd_limit"] = limit
     try:
         rss0, threads0 = server.rss_kib(), server.threads()
         summary.update(rss_start_kib=rss0, threads_start=threads0)
@@ -142,7 +150,8 @@ def markdown(s: dict, args) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores, Linux {m['kernel']} (load average "
         f"{m['load_avg_at_start']:.1f} at start, shared). Command: "
         f"`python bench/soak.py --server {args.server} --held {args.held} "
-        f"--seconds {args.seconds:g}`",
+        f"--seconds {args.seconds:g} --fd-limit {args.fd_limit}`; fd limit in force "
+        f"{s['fd_limit']:,}.",
         "",
         f"- Held: {s['held']:,} of {s['held_target']:,} connections opened; afterwards "
         f"{int(after.get('echoed', 0)):,} echoed correctly, errors {after.get('errors')}.",
