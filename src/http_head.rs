@@ -25,6 +25,27 @@ pub struct HttpRequest {
 }
 
 impl HttpRequest {
+    /// A request built in tests: HTTP/1.1, no raw lines.
+    #[cfg(test)]
+    pub fn for_test(
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        leftover: &[u8],
+    ) -> HttpRequest {
+        HttpRequest {
+            method: method.into(),
+            target: target.into(),
+            version: "HTTP/1.1".into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            raw_lines: Vec::new(),
+            leftover: leftover.to_vec(),
+        }
+    }
+
     /// First value of a header, case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

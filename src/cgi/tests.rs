@@ -7,17 +7,7 @@ use std::time::Duration;
 const VERSION: &str = "SimpleHTTP/0.6 Python/3.11.7";
 
 fn request(method: &str, target: &str, headers: &[(&str, &str)], leftover: &[u8]) -> HttpRequest {
-    HttpRequest {
-        method: method.into(),
-        target: target.into(),
-        version: "HTTP/1.1".into(),
-        headers: headers
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-            .collect(),
-        raw_lines: Vec::new(),
-        leftover: leftover.to_vec(),
-    }
+    HttpRequest::for_test(method, target, headers, leftover)
 }
 
 fn write_script(path: &Path, body: &str, mode: u32) {

@@ -6,16 +6,7 @@ use tokio::io::AsyncReadExt;
 const VERSION: &str = "SimpleHTTP/0.6 Python/3.11.7";
 
 fn request(method: &str, target: &str, headers: &[(&str, &str)]) -> HttpRequest {
-    HttpRequest {
-        method: method.into(),
-        target: target.into(),
-        version: "HTTP/1.1".into(),
-        headers: headers
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-            .collect(),
-        ..HttpRequest::default()
-    }
+    HttpRequest::for_test(method, target, headers, b"")
 }
 
 /// Runs serve() and returns (status, head lines, body).
