@@ -18,6 +18,7 @@ COLORS = {
     "websockets": "#1f77b4",
     "picows": "#2ca02c",
     "rust": "#ff7f0e",
+    "rust-threads": "#9467bd",
 }
 
 

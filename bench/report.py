@@ -13,6 +13,7 @@ NAMES = {
     "websockets": "websockets 17.4",
     "picows": "picows 2.3.1",
     "rust": "Rust tokio-tungstenite",
+    "rust-threads": "Rust, thread per conn",
 }
 ECHO = ("c10x16", "c100x16", "c10x1k16", "c1x1m", "deflate")
 

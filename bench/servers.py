@@ -18,7 +18,7 @@ PEER_PACKAGES = ["websockets==17.4", "picows==2.3.1", "matplotlib"]
 
 SERVER_CORE = "0"
 CLIENT_CORE = "1"
-ORDER = ["ours", "pywebsocket3", "websockets", "picows", "rust"]
+ORDER = ["ours", "pywebsocket3", "websockets", "picows", "rust", "rust-threads"]
 
 
 def ensure_venv(path: Path, packages: list[str]) -> Path:
@@ -126,6 +126,8 @@ def command(name: str, pythons: dict[str, Path], bin_dir: Path, port: int, defla
         return [str(pythons["peers"]), str(HANDLERS / "picows_echo.py"), str(port)]
     if name == "rust":
         return [str(bin_dir / "echo_rust"), str(port)]
+    if name == "rust-threads":
+        return [str(bin_dir / "echo_threads"), str(port)]
     raise ValueError(f"unknown server {name}")
 
 

@@ -14,9 +14,12 @@ use std::time::{Duration, Instant};
 
 use rustls::ServerConnection;
 
+mod coalesce;
 mod py;
 mod sockets;
 
+use coalesce::Out;
+pub use coalesce::schedule_flush;
 pub use py::{register, Connection};
 use sockets::{encrypt, next_chunk, read_retrying, resize_for_read, send_nonblocking};
 
@@ -41,7 +44,7 @@ pub struct ConnMeta {
 
 pub struct ConnIo {
     reader: Mutex<Reader>,
-    writer: Mutex<Arc<TcpStream>>,
+    writer: Mutex<Out>,
     tls: Option<Mutex<ServerConnection>>,
     /// Separate handle for shutdown and non-blocking control frames.
     control: Arc<TcpStream>,
@@ -108,7 +111,7 @@ impl ConnIo {
         };
         Ok(ConnIo {
             reader: Mutex::new(reader),
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Out::new(writer)),
             tls,
             control,
             meta,
@@ -172,15 +175,15 @@ impl ConnIo {
     }
 
     pub fn write_all(&self, data: &[u8]) -> io::Result<()> {
-        let guard = lock(&self.writer)?;
-        let mut socket: &TcpStream = &guard;
+        let mut out = lock(&self.writer)?;
         // Flagged under the writer lock, so a control frame can only follow the whole 101.
         if !self.websocket_open.load(Ordering::Relaxed) && data.starts_with(b"HTTP/1.1 101 ") {
             self.websocket_open.store(true, Ordering::Relaxed);
         }
         match &self.tls {
-            None => socket.write_all(data)?,
+            None => out.write_with_pending(data)?,
             Some(tls) => {
+                let mut socket: &TcpStream = &out.stream;
                 for chunk in data.chunks(TLS_WRITE_CHUNK) {
                     let ciphertext = encrypt(tls, chunk)?;
                     socket.write_all(&ciphertext)?;
@@ -198,6 +201,8 @@ impl ConnIo {
         if reader.pos < reader.buf.len() {
             return Ok(reader.buf.len() - reader.pos);
         }
+        // About to wait for the peer: replies held back for this moment go out first.
+        self.flush_held()?;
         resize_for_read(&mut reader.buf, reader.chunk);
         reader.pos = 0;
         let result = match &self.tls {
@@ -279,16 +284,17 @@ impl ConnIo {
             return;
         };
         if let Ok(ciphertext) = encrypt(tls, &[]) {
-            let _ = (&**guard).write_all(&ciphertext);
+            let _ = (&*guard.stream).write_all(&ciphertext);
         }
     }
 
     /// Writes a small control frame (ping, close) without ever blocking for long: the writer
     /// lock and the socket are tried until `wait` passes. A frame cut in half ends the
     /// connection, since the stream can no longer be framed. Returns whether it went out whole.
+    /// Replies held back go first (a Close must follow them).
     pub fn send_control(&self, frame: &[u8], wait: Duration) -> bool {
         let deadline = Instant::now() + wait;
-        let guard = loop {
+        let mut guard = loop {
             if let Ok(guard) = self.writer.try_lock() {
                 break guard;
             }
@@ -298,13 +304,26 @@ impl ConnIo {
             std::thread::sleep(Duration::from_millis(5));
         };
         let bytes = match &self.tls {
-            None => frame.to_vec(),
+            None => {
+                let mut bytes = std::mem::take(&mut guard.pending);
+                guard.since = None;
+                bytes.extend_from_slice(frame);
+                bytes
+            }
             Some(tls) => match encrypt(tls, frame) {
                 Ok(bytes) => bytes,
                 Err(_) => return false,
             },
         };
-        let sent = send_nonblocking(&guard, &bytes, deadline);
+        let sent = send_nonblocking(&guard.stream, &bytes, deadline);
+        if matches!(sent, Ok(0)) && self.tls.is_none() {
+            // Nothing went out: the held replies stay held.
+            let held = bytes.len() - frame.len();
+            guard.pending = bytes;
+            guard.pending.truncate(held);
+            guard.since = (!guard.pending.is_empty()).then(Instant::now);
+            return false;
+        }
         drop(guard);
         match sent {
             Ok(n) if n == bytes.len() => true,
@@ -327,11 +346,16 @@ impl ConnIo {
             if let Ok(mut session) = tls.lock() {
                 session.send_close_notify();
             }
-            if let Ok(socket) = self.writer.try_lock() {
+            if let Ok(out) = self.writer.try_lock() {
                 if let Ok(bytes) = encrypt(tls, &[]) {
-                    let _ = send_nonblocking(&socket, &bytes, Instant::now());
+                    let _ = send_nonblocking(&out.stream, &bytes, Instant::now());
                 }
             }
+        } else if let Ok(mut out) = self.writer.try_lock() {
+            // Replies held back leave before the socket is shut (best effort, never waiting).
+            let pending = std::mem::take(&mut out.pending);
+            out.since = None;
+            let _ = send_nonblocking(&out.stream, &pending, Instant::now());
         }
         self.shutdown();
     }
@@ -344,6 +368,10 @@ impl ConnIo {
 
     /// The handler returned: close the connection and run the finish hook (once).
     pub fn finish(&self) {
+        // Its last replies may be held back: they go out as a blocking send would have sent them.
+        if let Ok(mut out) = self.writer.lock() {
+            let _ = out.flush();
+        }
         self.close();
         let hook = self.on_finish.lock().ok().and_then(|mut slot| slot.take());
         if let Some(hook) = hook {

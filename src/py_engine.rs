@@ -36,6 +36,8 @@ pub struct Engine {
 /// After this many buffered messages in a row the GIL is handed on (detach + yield): a
 /// thread whose peer keeps its buffer full would otherwise keep the GIL from the others.
 const YIELD_EVERY: u32 = 8;
+/// Messages up to this size may be built under the GIL and held back (`send_held`).
+const HOLD_PAYLOAD: usize = 8 * 1024;
 
 /// `last_opcode` value meaning "no frame received yet".
 const NO_OPCODE: u8 = u8::MAX;
@@ -92,6 +94,42 @@ impl Engine {
             Ok(Some(event)) => Some(Ok(event)),
             Ok(None) => None,
             Err(err) => Some(to_py_result(Err(err), None)),
+        }
+    }
+
+    /// A small message to a peer that has pipelined more: built under the GIL and held back
+    /// for the next write (see `conn::coalesce`), no detach, no syscall. None: not this path.
+    fn send_held(
+        &self,
+        py: Python<'_>,
+        payload: &[u8],
+        end: bool,
+        binary: bool,
+    ) -> Option<PyResult<()>> {
+        let Transport::Native(io) = &self.transport else {
+            return None;
+        };
+        if payload.len() > HOLD_PAYLOAD || !io.next_frame_buffered() {
+            return None;
+        }
+        let mut sender = self.sender.try_lock().ok()?;
+        if let Err(err) = sender.encode_message(payload, end, binary) {
+            return Some(to_py_result(Err(err), None));
+        }
+        match io.try_hold(sender.frame()) {
+            Some(first) => {
+                if first {
+                    crate::conn::schedule_flush(io);
+                }
+                Some(Ok(()))
+            }
+            // Built already (the compressor has moved on): it must go out now, detached.
+            None => {
+                let sender: &mut Sender = &mut sender;
+                let mut writer = Writer::new(&self.transport);
+                let result = py.detach(|| sender.write_frame(&mut writer));
+                Some(to_py_result(result, writer.error))
+            }
         }
     }
 
@@ -268,6 +306,9 @@ impl Engine {
         end: bool,
         binary: bool,
     ) -> PyResult<()> {
+        if let Some(result) = self.send_held(py, &payload, end, binary) {
+            return result;
+        }
         self.send_with(py, |sender, writer| {
             sender.send_message(writer, &payload, end, binary)
         })

@@ -54,6 +54,13 @@ impl Sender {
         end: bool,
         binary: bool,
     ) -> WsResult<()> {
+        self.encode_message(payload, end, binary)?;
+        self.write_frame(io)
+    }
+
+    /// The first half of `send_message`: the frame is built (and the compressor advanced);
+    /// the caller must then either `write_frame` or hand `frame()` on itself.
+    pub fn encode_message(&mut self, payload: &[u8], end: bool, binary: bool) -> WsResult<()> {
         let message_type = if binary { OPCODE_BINARY } else { OPCODE_TEXT };
         let opcode = match self.fragment_type {
             Some(started) if started != message_type => {
@@ -95,7 +102,12 @@ impl Sender {
             ),
         }
         self.fragment_type = if end { None } else { Some(message_type) };
-        self.write_frame(io)
+        Ok(())
+    }
+
+    /// The frame `encode_message` built.
+    pub fn frame(&self) -> &[u8] {
+        &self.frame
     }
 
     /// Sends one unfragmented frame as is; control frames are limited to 125 bytes.
@@ -127,7 +139,7 @@ impl Sender {
         self.write_frame(io)
     }
 
-    fn write_frame(&mut self, io: &mut impl FrameWrite) -> WsResult<()> {
+    pub fn write_frame(&mut self, io: &mut impl FrameWrite) -> WsResult<()> {
         let result = io.write_all(&self.frame);
         if self.frame.capacity() > KEEP_BUFFER {
             self.frame = Vec::new();

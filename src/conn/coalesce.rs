@@ -1,0 +1,216 @@
+//! Write coalescing: a reply sent while the peer's next frame is already buffered is held back
+//! (at most `MAX_PENDING` bytes, at most `MAX_DELAY`) and goes out with the next write, so a
+//! client that pipelines N messages costs one send per batch instead of one per message.
+//!
+//! Held bytes leave with whichever comes first: the next write on the connection (they are
+//! written ahead of it, so order is kept), the reader running out of buffered bytes (flushed
+//! before it blocks on the socket), the handler finishing, a control frame, or the flusher
+//! thread, which writes whatever has waited `MAX_DELAY` (a handler that sends and then sleeps).
+
+use std::io::{self, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use super::sockets::send_nonblocking;
+use super::ConnIo;
+
+/// Bytes held back per connection at most; a write that would pass it flushes everything.
+pub const MAX_PENDING: usize = 64 * 1024;
+/// A frame larger than this is never held back (it is a batch on its own).
+pub const MAX_HELD_FRAME: usize = 16 * 1024;
+/// The longest a held reply waits for the handler to come back.
+pub const MAX_DELAY: Duration = Duration::from_millis(1);
+
+/// The write side of a connection: its socket and the bytes held back.
+pub struct Out {
+    pub stream: Arc<TcpStream>,
+    pub pending: Vec<u8>,
+    /// When `pending` became non-empty.
+    pub since: Option<Instant>,
+}
+
+impl Out {
+    pub fn new(stream: Arc<TcpStream>) -> Self {
+        Out {
+            stream,
+            pending: Vec::new(),
+            since: None,
+        }
+    }
+
+    /// Writes the held bytes followed by `data`, in one send when they fit together.
+    pub fn write_with_pending(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return (&*self.stream).write_all(data);
+        }
+        if self.pending.len() + data.len() <= MAX_PENDING {
+            self.pending.extend_from_slice(data);
+            return self.flush();
+        }
+        self.flush()?;
+        (&*self.stream).write_all(data)
+    }
+
+    /// Writes the held bytes, blocking like any send; they are dropped on error.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let result = (&*self.stream).write_all(&self.pending);
+        self.clear();
+        result
+    }
+
+    /// Sends as much of the held bytes as goes without waiting; true when none are left.
+    fn flush_nonblocking(&mut self) -> bool {
+        match send_nonblocking(&self.stream, &self.pending, Instant::now()) {
+            Ok(sent) if sent < self.pending.len() => {
+                self.pending.drain(..sent);
+                false
+            }
+            // All sent, or the socket failed: the handler's next call sees the error.
+            _ => {
+                self.clear();
+                true
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.pending.clear();
+        self.since = None;
+        if self.pending.capacity() > MAX_PENDING {
+            self.pending = Vec::new();
+        }
+    }
+}
+
+impl ConnIo {
+    /// Holds `frame` back instead of writing it when the peer's next frame is already
+    /// buffered (the handler will be back at once) and the writer is free. Never blocks.
+    /// `Some(first)` when held; `first` (nothing was held before) asks for `schedule_flush`.
+    pub fn try_hold(&self, frame: &[u8]) -> Option<bool> {
+        if self.tls.is_some() || frame.len() > MAX_HELD_FRAME || !self.next_frame_buffered() {
+            return None;
+        }
+        let mut out = self.writer.try_lock().ok()?;
+        if out.pending.len() + frame.len() > MAX_PENDING {
+            return None;
+        }
+        out.pending.extend_from_slice(frame);
+        let first = out.since.is_none();
+        out.since.get_or_insert_with(Instant::now);
+        Some(first)
+    }
+
+    pub fn next_frame_buffered(&self) -> bool {
+        let Ok(reader) = self.reader.try_lock() else {
+            return false;
+        };
+        crate::frame::complete_frame_len(&reader.buf[reader.pos..]).is_some()
+    }
+
+    /// Writes held bytes if the writer is free (before the reader blocks on the socket).
+    pub(super) fn flush_held(&self) -> io::Result<()> {
+        match self.writer.try_lock() {
+            Ok(mut out) => out.flush(),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// The flusher's turn: true when nothing is held any more.
+    fn flush_if_stale(&self, now: Instant) -> bool {
+        let Ok(mut out) = self.writer.try_lock() else {
+            return false;
+        };
+        match out.since {
+            None => true,
+            Some(since) if now.duration_since(since) >= MAX_DELAY => out.flush_nonblocking(),
+            Some(_) => false,
+        }
+    }
+}
+
+/// Hands a connection with held bytes to the flusher thread.
+pub fn schedule_flush(conn: &Arc<ConnIo>) {
+    let flusher = flusher();
+    let Ok(mut queue) = flusher.queue.lock() else {
+        return;
+    };
+    queue.conns.push(Arc::downgrade(conn));
+    if queue.idle {
+        flusher.wake.notify_one();
+    }
+}
+
+struct Flusher {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
+struct Queue {
+    conns: Vec<Weak<ConnIo>>,
+    /// The thread waits with no deadline (nothing queued): a push must wake it.
+    idle: bool,
+}
+
+fn flusher() -> &'static Flusher {
+    static FLUSHER: OnceLock<Flusher> = OnceLock::new();
+    FLUSHER.get_or_init(|| {
+        let spawned = std::thread::Builder::new()
+            .name("pywebsocket-flush".into())
+            .stack_size(64 * 1024)
+            .spawn(run);
+        if let Err(err) = spawned {
+            log::warn!("cannot start the write flusher: {err}");
+        }
+        Flusher {
+            queue: Mutex::new(Queue {
+                conns: Vec::new(),
+                idle: false,
+            }),
+            wake: Condvar::new(),
+        }
+    })
+}
+
+/// Wakes every `MAX_DELAY` while something is queued (no wake-up per batch under load) and
+/// sleeps without a deadline otherwise.
+fn run() {
+    let flusher = flusher();
+    let mut batch = Vec::new();
+    loop {
+        {
+            let Ok(mut queue) = flusher.queue.lock() else {
+                return;
+            };
+            while queue.conns.is_empty() {
+                queue.idle = true;
+                queue = match flusher.wake.wait(queue) {
+                    Ok(queue) => queue,
+                    Err(_) => return,
+                };
+            }
+            queue.idle = false;
+        }
+        std::thread::sleep(MAX_DELAY);
+        if let Ok(mut queue) = flusher.queue.lock() {
+            std::mem::swap(&mut batch, &mut queue.conns);
+        }
+        let now = Instant::now();
+        let mut again = Vec::new();
+        for weak in batch.drain(..) {
+            if let Some(conn) = weak.upgrade() {
+                if !conn.flush_if_stale(now) {
+                    again.push(weak);
+                }
+            }
+        }
+        if !again.is_empty() {
+            if let Ok(mut queue) = flusher.queue.lock() {
+                queue.conns.append(&mut again);
+            }
+        }
+    }
+}
