@@ -7,26 +7,29 @@
 //! encrypts under that lock but sends after releasing it, so neither side blocks the other.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rustls::ServerConnection;
 
 mod coalesce;
+mod control;
 mod py;
 mod sockets;
 
-use coalesce::Out;
 pub use coalesce::schedule_flush;
+use coalesce::Out;
 pub use py::{register, Connection};
-use sockets::{encrypt, next_chunk, read_retrying, resize_for_read, send_nonblocking};
+use sockets::{encrypt, next_chunk, read_retrying, resize_for_read};
 
 /// Read sizes adapt between these: an idle connection holds a small buffer, a busy one reads
 /// big chunks (thousands of idle connections must not cost 64 KiB each).
 const MIN_CHUNK: usize = 4 * 1024;
 const READ_CHUNK: usize = 64 * 1024;
+/// What a quiet connection reads into, on the stack, while it waits (see `fill`).
+const LANDING: usize = 1024;
 /// One TLS record at most, so decrypting it never overflows rustls's plaintext buffer.
 const CIPHER_CHUNK: usize = 18 * 1024;
 /// Plaintext encrypted per turn of the writer, bounding the ciphertext held in memory.
@@ -203,11 +206,26 @@ impl ConnIo {
         }
         // About to wait for the peer: replies held back for this moment go out first.
         self.flush_held()?;
-        resize_for_read(&mut reader.buf, reader.chunk);
         reader.pos = 0;
         let result = match &self.tls {
-            None => read_retrying(&reader.stream, &mut reader.buf),
-            Some(tls) => self.fill_tls(tls, reader),
+            // A quiet connection waits without a heap buffer: idle ones must stay small.
+            None if reader.chunk <= MIN_CHUNK => {
+                reader.buf = Vec::new();
+                let mut landing = [0u8; LANDING];
+                let result = read_retrying(&reader.stream, &mut landing);
+                if let Ok(n) = result {
+                    reader.buf.extend_from_slice(&landing[..n]);
+                }
+                result
+            }
+            None => {
+                resize_for_read(&mut reader.buf, reader.chunk);
+                read_retrying(&reader.stream, &mut reader.buf)
+            }
+            Some(tls) => {
+                resize_for_read(&mut reader.buf, reader.chunk);
+                self.fill_tls(tls, reader)
+            }
         };
         match result {
             Ok(n) => {
@@ -215,7 +233,12 @@ impl ConnIo {
                     self.last_received_ms.store(now_ms(), Ordering::Relaxed);
                 }
                 reader.buf.truncate(n);
-                reader.chunk = next_chunk(reader.chunk, n, READ_CHUNK);
+                reader.chunk = if n == LANDING && reader.chunk <= MIN_CHUNK {
+                    // The landing was too small: the next read gets a real buffer.
+                    2 * MIN_CHUNK
+                } else {
+                    next_chunk(reader.chunk, n, READ_CHUNK)
+                };
                 Ok(n)
             }
             Err(e) => {
@@ -285,97 +308,6 @@ impl ConnIo {
         };
         if let Ok(ciphertext) = encrypt(tls, &[]) {
             let _ = (&*guard.stream).write_all(&ciphertext);
-        }
-    }
-
-    /// Writes a small control frame (ping, close) without ever blocking for long: the writer
-    /// lock and the socket are tried until `wait` passes. A frame cut in half ends the
-    /// connection, since the stream can no longer be framed. Returns whether it went out whole.
-    /// Replies held back go first (a Close must follow them).
-    pub fn send_control(&self, frame: &[u8], wait: Duration) -> bool {
-        let deadline = Instant::now() + wait;
-        let mut guard = loop {
-            if let Ok(guard) = self.writer.try_lock() {
-                break guard;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        let bytes = match &self.tls {
-            None => {
-                let mut bytes = std::mem::take(&mut guard.pending);
-                guard.since = None;
-                bytes.extend_from_slice(frame);
-                bytes
-            }
-            Some(tls) => match encrypt(tls, frame) {
-                Ok(bytes) => bytes,
-                Err(_) => return false,
-            },
-        };
-        let sent = send_nonblocking(&guard.stream, &bytes, deadline);
-        if matches!(sent, Ok(0)) && self.tls.is_none() {
-            // Nothing went out: the held replies stay held.
-            let held = bytes.len() - frame.len();
-            guard.pending = bytes;
-            guard.pending.truncate(held);
-            guard.since = (!guard.pending.is_empty()).then(Instant::now);
-            return false;
-        }
-        drop(guard);
-        match sent {
-            Ok(n) if n == bytes.len() => true,
-            Ok(0) => false,
-            _ => {
-                self.shutdown();
-                false
-            }
-        }
-    }
-
-    /// Ends both directions so blocked reads and writes on other threads return.
-    pub fn shutdown(&self) {
-        let _ = self.control.shutdown(Shutdown::Both);
-    }
-
-    /// Close notify for TLS (best effort, never blocking), then shut the socket down.
-    pub fn close(&self) {
-        if let Some(tls) = &self.tls {
-            if let Ok(mut session) = tls.lock() {
-                session.send_close_notify();
-            }
-            if let Ok(out) = self.writer.try_lock() {
-                if let Ok(bytes) = encrypt(tls, &[]) {
-                    let _ = send_nonblocking(&out.stream, &bytes, Instant::now());
-                }
-            }
-        } else if let Ok(mut out) = self.writer.try_lock() {
-            // Replies held back leave before the socket is shut (best effort, never waiting).
-            let pending = std::mem::take(&mut out.pending);
-            out.since = None;
-            let _ = send_nonblocking(&out.stream, &pending, Instant::now());
-        }
-        self.shutdown();
-    }
-
-    pub fn set_on_finish(&self, hook: FinishHook) {
-        if let Ok(mut slot) = self.on_finish.lock() {
-            *slot = Some(hook);
-        }
-    }
-
-    /// The handler returned: close the connection and run the finish hook (once).
-    pub fn finish(&self) {
-        // Its last replies may be held back: they go out as a blocking send would have sent them.
-        if let Ok(mut out) = self.writer.lock() {
-            let _ = out.flush();
-        }
-        self.close();
-        let hook = self.on_finish.lock().ok().and_then(|mut slot| slot.take());
-        if let Some(hook) = hook {
-            hook();
         }
     }
 

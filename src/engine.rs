@@ -304,7 +304,9 @@ impl Receiver {
             return Ok(());
         }
         let mut remaining = header.payload_len as usize;
-        let mut sink = [0u8; 4096];
+        // On the heap: this frame sits under every blocking read, and idle threads' stacks
+        // count towards the memory each connection costs.
+        let mut sink = vec![0u8; remaining.min(4096)];
         while remaining > 0 {
             let step = remaining.min(sink.len());
             frame::read_exact(io, &mut sink[..step])?;

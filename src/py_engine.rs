@@ -15,6 +15,8 @@ use crate::conn::Connection;
 use crate::engine::{Event, Receiver, Sender};
 use crate::error::WsResult;
 use crate::frame::{self, apply_mask, encode_frame, Frame};
+
+mod fast;
 use crate::py_io::{to_py_result, Reader, Source, Transport, Writer};
 
 type EventTuple<'py> = (u8, Bound<'py, PyAny>);
@@ -78,59 +80,6 @@ impl Engine {
             (result, reader.error)
         });
         to_py_result(result, error)
-    }
-
-    /// On a native connection, a message whose frames are all buffered already is taken
-    /// under the GIL: no detach, no syscall. None means "wait for more, detached".
-    fn receive_buffered(&self) -> Option<PyResult<Event>> {
-        let Transport::Native(io) = &self.transport else {
-            return None;
-        };
-        let mut receiver = self.receiver.try_lock().ok()?;
-        let result = io.with_buffered(|buf| receiver.receive_buffered(buf))?;
-        let last = receiver.last_opcode().unwrap_or(NO_OPCODE);
-        self.last_opcode.store(last, Ordering::Relaxed);
-        match result {
-            Ok(Some(event)) => Some(Ok(event)),
-            Ok(None) => None,
-            Err(err) => Some(to_py_result(Err(err), None)),
-        }
-    }
-
-    /// A small message to a peer that has pipelined more: built under the GIL and held back
-    /// for the next write (see `conn::coalesce`), no detach, no syscall. None: not this path.
-    fn send_held(
-        &self,
-        py: Python<'_>,
-        payload: &[u8],
-        end: bool,
-        binary: bool,
-    ) -> Option<PyResult<()>> {
-        let Transport::Native(io) = &self.transport else {
-            return None;
-        };
-        if payload.len() > HOLD_PAYLOAD || !io.next_frame_buffered() {
-            return None;
-        }
-        let mut sender = self.sender.try_lock().ok()?;
-        if let Err(err) = sender.encode_message(payload, end, binary) {
-            return Some(to_py_result(Err(err), None));
-        }
-        match io.try_hold(sender.frame()) {
-            Some(first) => {
-                if first {
-                    crate::conn::schedule_flush(io);
-                }
-                Some(Ok(()))
-            }
-            // Built already (the compressor has moved on): it must go out now, detached.
-            None => {
-                let sender: &mut Sender = &mut sender;
-                let mut writer = Writer::new(&self.transport);
-                let result = py.detach(|| sender.write_frame(&mut writer));
-                Some(to_py_result(result, writer.error))
-            }
-        }
     }
 
     fn send_with(

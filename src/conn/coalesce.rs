@@ -214,3 +214,6 @@ fn run() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

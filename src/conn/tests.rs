@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 use super::*;
 use std::net::TcpListener;
+use std::time::Duration;
 
 fn pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -106,4 +107,20 @@ fn buffered_reads_never_wait() {
     client.write_all(b"cd").unwrap();
     io.read_exact(&mut three).unwrap();
     assert_eq!(&three, b"bcd");
+}
+
+#[test]
+fn a_quiet_connection_reads_small_then_grows_its_buffer() {
+    let (server, mut client) = pair();
+    let io = ConnIo::new(server, Vec::new()).unwrap();
+    let sent: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    client.write_all(&sent).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let mut first = vec![0u8; 10];
+    io.read_exact(&mut first).unwrap();
+    // The first read waited on the stack landing: no more than it holds came in.
+    assert_eq!(lock(&io.reader).unwrap().buf.len(), LANDING);
+    let rest = io.read_up_to(sent.len() - 10).unwrap();
+    assert_eq!([first, rest].concat(), sent);
+    assert!(lock(&io.reader).unwrap().chunk > MIN_CHUNK);
 }

@@ -1,0 +1,65 @@
+//! The paths that stay under the GIL: a message already buffered is taken, and a small reply to
+//! a peer that pipelined more is held back (`conn::coalesce`), with no detach and no syscall.
+
+use std::sync::atomic::Ordering;
+
+use pyo3::prelude::*;
+
+use super::{Engine, HOLD_PAYLOAD, NO_OPCODE};
+use crate::engine::{Event, Sender};
+use crate::py_io::{to_py_result, Transport, Writer};
+
+impl Engine {
+    /// On a native connection, a message whose frames are all buffered already is taken
+    /// under the GIL: no detach, no syscall. None means "wait for more, detached".
+    pub(super) fn receive_buffered(&self) -> Option<PyResult<Event>> {
+        let Transport::Native(io) = &self.transport else {
+            return None;
+        };
+        let mut receiver = self.receiver.try_lock().ok()?;
+        let result = io.with_buffered(|buf| receiver.receive_buffered(buf))?;
+        let last = receiver.last_opcode().unwrap_or(NO_OPCODE);
+        self.last_opcode.store(last, Ordering::Relaxed);
+        match result {
+            Ok(Some(event)) => Some(Ok(event)),
+            Ok(None) => None,
+            Err(err) => Some(to_py_result(Err(err), None)),
+        }
+    }
+
+    /// A small message to a peer that has pipelined more: built under the GIL and held back
+    /// for the next write (see `conn::coalesce`), no detach, no syscall. None: not this path.
+    pub(super) fn send_held(
+        &self,
+        py: Python<'_>,
+        payload: &[u8],
+        end: bool,
+        binary: bool,
+    ) -> Option<PyResult<()>> {
+        let Transport::Native(io) = &self.transport else {
+            return None;
+        };
+        if payload.len() > HOLD_PAYLOAD || !io.next_frame_buffered() {
+            return None;
+        }
+        let mut sender = self.sender.try_lock().ok()?;
+        if let Err(err) = sender.encode_message(payload, end, binary) {
+            return Some(to_py_result(Err(err), None));
+        }
+        match io.try_hold(sender.frame()) {
+            Some(first) => {
+                if first {
+                    crate::conn::schedule_flush(io);
+                }
+                Some(Ok(()))
+            }
+            // Built already (the compressor has moved on): it must go out now, detached.
+            None => {
+                let sender: &mut Sender = &mut sender;
+                let mut writer = Writer::new(&self.transport);
+                let result = py.detach(|| sender.write_frame(&mut writer));
+                Some(to_py_result(result, writer.error))
+            }
+        }
+    }
+}
