@@ -55,6 +55,8 @@ pub struct ConnIo {
     last_received_ms: AtomicU64,
     last_ping_ms: AtomicU64,
     websocket_open: AtomicBool,
+    /// Whether replies may be held back (`coalesce`); on unless the server says otherwise.
+    write_coalescing: AtomicBool,
     /// Runs once when the handler is done (frees the server's connection slot).
     on_finish: Mutex<Option<FinishHook>>,
 }
@@ -121,6 +123,7 @@ impl ConnIo {
             last_received_ms: AtomicU64::new(now_ms()),
             last_ping_ms: AtomicU64::new(0),
             websocket_open: AtomicBool::new(false),
+            write_coalescing: AtomicBool::new(true),
             on_finish: Mutex::new(None),
         })
     }

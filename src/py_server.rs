@@ -92,6 +92,9 @@ fn apply_settings(config: &Bound<'_, PyDict>, settings: &mut Settings) -> PyResu
         let value: Option<f64> = item(config, "ping_interval")?;
         settings.ping_interval = value.map(|v| seconds(v, "ping_interval")).transpose()?;
     }
+    if let Some(value) = item(config, "write_coalescing")? {
+        settings.write_coalescing = value;
+    }
     if config.contains("ping_timeout")? {
         let value: Option<f64> = item(config, "ping_timeout")?;
         settings.ping_timeout = value.map(|v| seconds(v, "ping_timeout")).transpose()?;

@@ -41,6 +41,8 @@ pub struct Settings {
     pub max_connections: usize,
     pub ping_interval: Option<Duration>,
     pub ping_timeout: Option<Duration>,
+    /// Replies to pipelined messages may be held back and sent together (`conn::coalesce`).
+    pub write_coalescing: bool,
 }
 
 impl Default for Settings {
@@ -54,6 +56,7 @@ impl Default for Settings {
             max_connections: 0,
             ping_interval: None,
             ping_timeout: None,
+            write_coalescing: true,
         }
     }
 }

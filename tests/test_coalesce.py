@@ -7,7 +7,15 @@ import os
 import time
 import zlib
 
-from conftest import OP_BINARY, OP_CLOSE, OP_TEXT, build_frame, close_payload, open_ws
+from conftest import (
+    EXAMPLES_DIR,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_TEXT,
+    build_frame,
+    close_payload,
+    open_ws,
+)
 from test_protocol import cpython_deflate, deflate_ws
 
 
@@ -32,6 +40,14 @@ def test_held_reply_is_not_kept_while_the_handler_sleeps(fixtures_server):
         assert conn.recv_frame().payload == b"ack:sleep"
         assert time.monotonic() - started < 1.0  # the handler sleeps 1.5 s before reading on
         assert conn.recv_frame().payload == b"ack:next"
+
+
+def test_no_write_coalescing_still_echoes_a_burst(server_factory):
+    server = server_factory(EXAMPLES_DIR, "--no-write-coalescing")
+    messages = [f"{i}".encode() for i in range(100)]
+    with open_ws(server.port, "/echo") as conn:
+        conn.send(b"".join(build_frame(OP_TEXT, m) for m in messages))
+        assert [conn.recv_frame().payload for _ in messages] == messages
 
 
 def test_pipelined_deflate_bytes_match_cpython_zlib(examples_server):

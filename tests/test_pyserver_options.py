@@ -28,7 +28,7 @@ def test_defaults():
     assert o.cgi_paths is None and o.config_file is None
     assert o.handshake_timeout == 10 and o.max_message_size == 64 * 1024 * 1024
     assert o.max_connections == 0 and o.ping_interval is None and o.ping_timeout is None
-    assert o.shutdown_timeout == 5 and o.workers == 1
+    assert o.shutdown_timeout == 5 and o.workers == 1 and o.write_coalescing is True
 
 
 @pytest.mark.parametrize(
@@ -60,6 +60,7 @@ def test_defaults():
         (["--max_message_size", "1024"], "max_message_size", 1024),
         (["--ping-interval", "2.5"], "ping_interval", 2.5),
         (["--shutdown_timeout", "1"], "shutdown_timeout", 1.0),
+        (["--no-write-coalescing"], "write_coalescing", False),
         (["--tls-module", "ssl"], "tls_module", "ssl"),
         (["--allow-draft75"], "allow_draft75", True),
         (["--strict"], "strict", True),
@@ -143,6 +144,7 @@ def test_native_config_from_old_style_options(tmp_path, monkeypatch):
     assert config["tls"] is None and config["basic_auth"] is None
     assert config["cgi_paths"] == [] and config["handshake_timeout"] == 10
     assert config["max_header_bytes"] == 65536 and config["max_connections"] == 0
+    assert config["write_coalescing"] is True
     old.use_basic_auth = True
     old.basic_auth_credential = "test:test"
     assert websocket_server._dynamic_config(old)["basic_auth"] == "Basic dGVzdDp0ZXN0"

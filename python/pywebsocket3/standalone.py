@@ -18,8 +18,8 @@ Configuration file (``--config FILE``): a ConfigParser file with a
 
 Options beyond pywebsocket's: ``--handshake-timeout``, ``--max-message-size``,
 ``--max-connections``, ``--ping-interval``, ``--ping-timeout``,
-``--shutdown-timeout`` and ``--workers``. SIGTERM and SIGINT stop the server
-cleanly: every open WebSocket gets Close 1001, handlers get
+``--shutdown-timeout``, ``--no-write-coalescing`` and ``--workers``. SIGTERM and
+SIGINT stop the server cleanly: every open WebSocket gets Close 1001, handlers get
 ``--shutdown-timeout`` seconds to return, and the process exits with status 0.
 
 Security: the server runs handler code and CGI programs; keep it behind a
@@ -241,6 +241,13 @@ def _build_option_parser():
         type=float,
         default=5.0,
         help="seconds handlers get to return after SIGTERM/SIGINT",
+    )
+    add(
+        *_flags("no-write-coalescing"),
+        dest="write_coalescing",
+        action="store_false",
+        default=True,
+        help="write every reply at once, even to a client that pipelined more messages",
     )
     add(
         "--workers",

@@ -102,6 +102,7 @@ def _dynamic_config(options):
         "max_connections": int(getattr(options, "max_connections", 0) or 0),
         "ping_interval": getattr(options, "ping_interval", None),
         "ping_timeout": getattr(options, "ping_timeout", None),
+        "write_coalescing": bool(getattr(options, "write_coalescing", True)),
     }
 
 
@@ -118,7 +119,7 @@ def _native_config(options):
     ``basic_auth`` None or the exact Authorization value; ``validation_host`` None or
     str; ``validation_port`` None or int; ``handshake_timeout`` float seconds;
     ``max_header_bytes`` int; ``max_connections`` int (0: unlimited);
-    ``ping_interval``/``ping_timeout`` None or float seconds.
+    ``ping_interval``/``ping_timeout`` None or float seconds; ``write_coalescing`` bool.
     """
     config = {
         "addresses": _listen_addresses(

@@ -9,6 +9,7 @@
 
 use std::io::{self, Write};
 use std::net::TcpStream;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -94,6 +95,9 @@ impl ConnIo {
         if self.tls.is_some() || frame.len() > MAX_HELD_FRAME || !self.next_frame_buffered() {
             return None;
         }
+        if !self.write_coalescing.load(Ordering::Relaxed) {
+            return None;
+        }
         let mut out = self.writer.try_lock().ok()?;
         if out.pending.len() + frame.len() > MAX_PENDING {
             return None;
@@ -102,6 +106,10 @@ impl ConnIo {
         let first = out.since.is_none();
         out.since.get_or_insert_with(Instant::now);
         Some(first)
+    }
+
+    pub fn set_write_coalescing(&self, enabled: bool) {
+        self.write_coalescing.store(enabled, Ordering::Relaxed);
     }
 
     pub fn next_frame_buffered(&self) -> bool {

@@ -289,6 +289,7 @@ fn hand_off(
             return;
         }
     };
+    io.set_write_coalescing(shared.settings().write_coalescing);
     slot.attach(Arc::clone(&io));
     io.set_on_finish(Box::new(move || drop(slot)));
     // Must not block: it queues the connection for a handler thread, which calls finish().

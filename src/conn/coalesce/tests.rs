@@ -117,6 +117,13 @@ fn finish_and_control_frames_keep_the_order() {
 }
 
 #[test]
+fn coalescing_can_be_turned_off() {
+    let (io, _client) = with_buffered(1);
+    io.set_write_coalescing(false);
+    assert_eq!(io.try_hold(b"reply"), None);
+}
+
+#[test]
 fn held_bytes_are_bounded() {
     let (io, mut client) = with_buffered(1);
     let big = vec![b'a'; MAX_HELD_FRAME + 1];
