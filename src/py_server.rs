@@ -1,21 +1,19 @@
-//! `Server` and `RequestHead` for Python: config dict conversion (in one place), the
-//! handoff that attaches a handler thread to Python, and GIL-free waits.
+//! `Server` and `RequestHead` for Python: config dict conversion (in one place), GIL-free
+//! waits, the interpreter-exit cut; the handoff to handler threads is in `handoff`.
 
-use std::ffi::CStr;
 use std::path::PathBuf;
-use std::sync::{mpsc, Arc, Mutex, Weak};
-use std::thread;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::conn::{ConnIo, Connection};
 use crate::http_head::HttpRequest;
-use crate::server::{self, BindAddress, Handoff, Registry, ServerConfig, Settings};
+use crate::server::{self, BindAddress, Registry, ServerConfig, Settings};
 use crate::tls::TlsSettings;
+
+mod handoff;
 
 const SERVER_LOGGER: &str = "pywebsocket3.websocket_server.WebSocketServer";
 
@@ -146,151 +144,6 @@ fn server_config(py: Python<'_>, config: &Bound<'_, PyDict>) -> PyResult<ServerC
     })
 }
 
-/// Handler threads are Python threads (daemon, like upstream's ThreadingMixIn): no Rust frame
-/// sits under the handler's Python code, so CPython may end them at interpreter exit safely.
-/// A finished handler thread waits a while for the next connection (one at a time): starting an
-/// OS thread holds the GIL for about half of a handshake's Python time.
-const HANDLER_THREAD_CODE: &CStr = cr#"
-import logging
-import os
-import queue
-import threading
-
-_IDLE_SECONDS = 10.0
-_MAX_IDLE = 64
-
-
-def _reset():
-    global _work, _lock, _idle
-    _work = queue.SimpleQueue()
-    _lock = threading.Lock()
-    # Waiting threads minus queued connections; changed only under _lock.
-    _idle = 0
-
-
-_reset()
-os.register_at_fork(after_in_child=_reset)
-
-
-def _run(on_websocket, connection, head, name):
-    threading.current_thread().name = name
-    try:
-        on_websocket(connection, head)
-    except Exception:
-        logging.getLogger("pywebsocket3.websocket_server.WebSocketServer").exception(
-            "Exception in processing request from: %r", connection.remote_addr)
-    finally:
-        connection._finish()
-
-
-def _worker(item):
-    global _idle
-    while item is not None:
-        _run(*item)
-        item = None
-        with _lock:
-            if _idle >= _MAX_IDLE:
-                return
-            _idle += 1
-        try:
-            item = _work.get(timeout=_IDLE_SECONDS)
-        except queue.Empty:
-            with _lock:
-                # A connection queued for an idle thread before the timeout is still ours.
-                try:
-                    item = _work.get_nowait()
-                except queue.Empty:
-                    _idle -= 1
-
-
-def start(on_websocket, connection, head, name):
-    global _idle
-    item = (on_websocket, connection, head, name)
-    with _lock:
-        if _idle > 0:
-            _idle -= 1
-            _work.put(item)
-            return
-    threading.Thread(target=_worker, args=(item,), name=name, daemon=True).start()
-"#;
-
-/// One std thread per server (per process: it is started again after a fork) attaches to
-/// Python to start each handler thread; tokio only queues and never attaches.
-fn handoff(on_websocket: Py<PyAny>) -> PyResult<Handoff> {
-    type Queue = mpsc::Sender<(Arc<ConnIo>, HttpRequest)>;
-    let on_websocket = Arc::new(on_websocket);
-    let spawner: Mutex<Option<(u32, Queue)>> = Mutex::new(None);
-    Ok(Arc::new(move |io: Arc<ConnIo>, request: HttpRequest| {
-        let Ok(mut current) = spawner.lock() else {
-            io.finish();
-            return;
-        };
-        let pid = std::process::id();
-        if current.as_ref().is_none_or(|(owner, _)| *owner != pid) {
-            let (sender, receiver) = mpsc::channel::<(Arc<ConnIo>, HttpRequest)>();
-            let on_websocket = Arc::clone(&on_websocket);
-            let spawned = thread::Builder::new()
-                .name("pywebsocket3-spawn".into())
-                .spawn(move || {
-                    while let Ok((io, request)) = receiver.recv() {
-                        let started =
-                            Python::try_attach(|py| start_handler(py, &on_websocket, &io, request));
-                        if !matches!(started, Some(true)) {
-                            io.finish();
-                        }
-                    }
-                });
-            if spawned.is_err() {
-                io.finish();
-                return;
-            }
-            *current = Some((pid, sender));
-        }
-        let queued = current
-            .as_ref()
-            .is_some_and(|(_, queue)| queue.send((Arc::clone(&io), request)).is_ok());
-        if !queued {
-            io.finish();
-        }
-    }))
-}
-
-fn start_handler(
-    py: Python<'_>,
-    on_websocket: &Py<PyAny>,
-    io: &Arc<ConnIo>,
-    request: HttpRequest,
-) -> bool {
-    static STARTER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let peer = io
-        .meta
-        .remote_addr
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let run = || -> PyResult<()> {
-        let starter = STARTER.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-            let module = PyModule::from_code(
-                py,
-                HANDLER_THREAD_CODE,
-                c"pywebsocket3/_handler_thread.py",
-                c"pywebsocket3._handler_thread",
-            )?;
-            Ok(module.getattr("start")?.unbind())
-        })?;
-        let connection = Py::new(py, Connection { io: Arc::clone(io) })?;
-        let head = Py::new(py, RequestHead::new(py, request))?;
-        starter.call1(py, (on_websocket, connection, head, format!("ws {peer}")))?;
-        Ok(())
-    };
-    match run() {
-        Ok(()) => true,
-        Err(err) => {
-            err.print(py);
-            false
-        }
-    }
-}
-
 /// Registries of the servers alive, for the interpreter-exit cut below.
 static LIVE: Mutex<Vec<Weak<Registry>>> = Mutex::new(Vec::new());
 
@@ -303,6 +156,7 @@ fn _close_connections_at_exit(py: Python<'_>) {
         Err(_) => return,
     };
     py.detach(|| {
+        handoff::close_pools(Duration::from_secs(1));
         for registry in &registries {
             for conn in registry.snapshot() {
                 conn.shutdown();
@@ -324,8 +178,8 @@ impl PyServer {
     #[new]
     fn new(py: Python<'_>, config: &Bound<'_, PyDict>, on_websocket: Py<PyAny>) -> PyResult<Self> {
         let config = server_config(py, config)?;
-        let (inner, log_lines) =
-            server::Server::new(config, handoff(on_websocket)?).map_err(PyOSError::new_err)?;
+        let (inner, log_lines) = server::Server::new(config, handoff::handoff(py, on_websocket)?)
+            .map_err(PyOSError::new_err)?;
         if let Ok(mut live) = LIVE.lock() {
             live.retain(|registry| registry.strong_count() > 0);
             live.push(Arc::downgrade(&inner.registry()));
@@ -382,6 +236,7 @@ impl PyServer {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyServer>()?;
     m.add_class::<RequestHead>()?;
+    handoff::register(m)?;
     let at_exit = wrap_pyfunction!(_close_connections_at_exit, m)?;
     m.py()
         .import("atexit")?

@@ -564,6 +564,8 @@ from pywebsocket3 import _native
 
 def on_websocket(connection, head):
     connection.write(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+    if head.path == "/quick":
+        return  # its thread then waits, idle, for the next connection
     if head.path == "/read":
         connection.read(10)  # blocked in native code at exit
     while True:
@@ -571,7 +573,7 @@ def on_websocket(connection, head):
 
 config = {"addresses": [(socket.AF_INET, "127.0.0.1", 0)], "document_root": sys.argv[1]}
 server = _native.Server(config, on_websocket)
-server.set_handler_resources(["/read", "/sleep"])
+server.set_handler_resources(["/read", "/sleep", "/quick"])
 server.start()
 port = socket.socket(fileno=os.dup(server.listener_fds()[0])).getsockname()[1]
 clients = []
@@ -580,12 +582,19 @@ for path in (b"/read", b"/sleep"):
     sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
     assert sock.recv(100).startswith(b"HTTP/1.1 101 ")
     clients.append(sock)
+quick = socket.create_connection(("127.0.0.1", port))
+quick.sendall(b"GET /quick HTTP/1.1\r\nHost: x\r\n\r\n")
+assert quick.recv(100).startswith(b"HTTP/1.1 101 ")
+while server.active_connections() > 2:
+    time.sleep(0.01)
+time.sleep(0.2)
 print("ready", server.active_connections(), flush=True)
 """
 
 
 def test_interpreter_exit_with_handlers_still_running(tmp_path):
-    """Handlers blocked in a native read or stuck in Python must not crash the exit."""
+    """Handlers blocked in a native read or stuck in Python, and a handler thread idle in
+    the pool, must not crash the exit."""
     script = tmp_path / "exit_script.py"
     script.write_text(EXIT_SCRIPT)
     done = subprocess.run(

@@ -136,6 +136,13 @@ class RequestHead:
     headers: list[tuple[str, str]]  # in order, original case, duplicates kept
     raw_lines: list[bytes]  # request line and header lines, with their line endings
 
+class HandlerPool:
+    """Where a handler thread whose connection ended waits for its next one (internal)."""
+
+    def next(self, timeout: float) -> Optional[tuple[Connection, RequestHead, str]]:
+        """(connection, head, thread name), or None after ``timeout`` seconds, when enough
+        threads wait already, or at interpreter exit. Waits without the GIL."""
+
 class Server:
     """Listening sockets, the tokio acceptor, static files, CGI, TLS and limits.
 
