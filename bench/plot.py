@@ -20,6 +20,8 @@ COLORS = {
     "rust": "#ff7f0e",
     "rust-threads": "#9467bd",
 }
+# Axis labels: the first word of the name, unless that is ambiguous.
+SHORT = {"rust": "Rust tokio", "rust-threads": "Rust threads"}
 
 
 def main(source: str, target: str) -> None:
@@ -34,7 +36,7 @@ def main(source: str, target: str) -> None:
         values = [(key_value(case["name"], per[s]) or (0, True))[0] for s in names]
         ax.bar(range(len(names)), values, color=[COLORS[s] for s in names])
         ax.set_xticks(
-            range(len(names)), [NAMES[s].split(" ")[0] for s in names], rotation=30, fontsize=8
+            range(len(names)), [SHORT.get(s, NAMES[s].split(" ")[0]) for s in names], rotation=30, fontsize=8
         )
         unit = (
             "msg/s"
