@@ -35,9 +35,8 @@ def main(source: str, target: str) -> None:
         names = [s for s in results["servers"] if s in per]
         values = [(key_value(case["name"], per[s]) or (0, True))[0] for s in names]
         ax.bar(range(len(names)), values, color=[COLORS[s] for s in names])
-        ax.set_xticks(
-            range(len(names)), [SHORT.get(s, NAMES[s].split(" ")[0]) for s in names], rotation=30, fontsize=8
-        )
+        labels = [SHORT.get(s, NAMES[s].split(" ")[0]) for s in names]
+        ax.set_xticks(range(len(names)), labels, rotation=30, fontsize=8)
         unit = (
             "msg/s"
             if case["name"] in ECHO
