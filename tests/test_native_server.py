@@ -1,172 +1,33 @@
 """The native Server on its own: a tiny Python on_websocket, raw socket clients, exact bytes."""
 
-import http.server
-import io
 import logging
 import os
-import re
-import shutil
 import socket
-import ssl
 import subprocess
 import sys
 import threading
 import time
 
+import native_support
 import pytest
+from native_support import (
+    DATE,
+    GOING_AWAY,
+    KEY,
+    SERVER,
+    Echo,
+    _config,
+    _masked,
+    _read_all,
+    _read_until,
+    _request,
+    _stdlib_send_error,
+    _upgrade,
+    _without_date,
+)
 from pywebsocket3 import _native
 
-GOING_AWAY = b"\x88\x02\x03\xe9"
-KEY = "dGhlIHNhbXBsZSBub25jZQ=="
-DATE = re.compile(rb"Date: [A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\r\n")
-SERVER = ("Server: SimpleHTTP/0.6 Python/%s\r\n" % __import__("platform").python_version()).encode()
-
-
-def _unmask(key, data):
-    return bytes(b ^ key[i % 4] for i, b in enumerate(data))
-
-
-class Echo:
-    """on_websocket: a hand-made 101, then echo small frames until a close or EOF."""
-
-    def __init__(self):
-        self.heads = []
-        self.connections = []
-        self.finished = threading.Event()
-
-    def __call__(self, connection, head):
-        self.heads.append(head)
-        self.connections.append(connection)
-        try:
-            if head.path.startswith("/boom"):
-                raise RuntimeError("handler failed on purpose")
-            key = dict((k.lower(), v) for k, v in head.headers)["sec-websocket-key"]
-            connection.write(
-                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
-                + _native.compute_accept(key.encode())
-                + b"\r\n\r\n"
-            )
-            if head.path.startswith("/duplex"):
-                # A second thread sends while this one is blocked receiving.
-                def send_many():
-                    for i in range(200):
-                        connection.write(b"\x81\x03%03d" % i)
-
-                sender = threading.Thread(target=send_many)
-                sender.start()
-                sender.join(10)
-            while True:
-                header = connection.read(2)
-                if len(header) < 2:
-                    return
-                opcode, length = header[0] & 0x0F, header[1] & 0x7F
-                mask = connection.read(4)
-                payload = _unmask(mask, connection.read(length))
-                if opcode == 8:
-                    connection.write(b"\x88\x00")
-                    return
-                connection.write(bytes([0x80 | opcode, len(payload)]) + payload)
-        finally:
-            self.finished.set()
-
-
-def _config(tmp_path, **overrides):
-    config = {
-        "addresses": [(socket.AF_INET, "127.0.0.1", 0)],
-        "backlog": 16,
-        "document_root": str(tmp_path),
-        "cgi_paths": [],
-        "tls": None,
-        "python_version": __import__("platform").python_version(),
-        "basic_auth": None,
-        "validation_host": None,
-        "validation_port": None,
-        "handshake_timeout": 10.0,
-        "max_header_bytes": 65536,
-        "max_connections": 0,
-        "ping_interval": None,
-        "ping_timeout": None,
-    }
-    config.update(overrides)
-    return config
-
-
-@pytest.fixture
-def make_server(tmp_path):
-    servers = []
-
-    def make(**overrides):
-        handler = Echo()
-        server = _native.Server(_config(tmp_path, **overrides), handler)
-        server.set_handler_resources(["/echo", "/boom", "/duplex"])
-        server.start()
-        fd = server.listener_fds()[0]
-        with socket.socket(fileno=os.dup(fd)) as sock:
-            port = sock.getsockname()[1]
-        servers.append(server)
-        return server, handler, port
-
-    yield make
-    for server in servers:
-        server.shutdown(1.0)
-        server.close()
-
-
-def _upgrade(port, path="/echo", extra=b""):
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(
-        b"GET " + path.encode() + b" HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-        b"Connection: Upgrade\r\nSec-WebSocket-Key: " + KEY.encode() + b"\r\n"
-        b"Sec-WebSocket-Version: 13\r\n" + extra + b"\r\n"
-    )
-    return sock
-
-
-def _read_until(sock, marker):
-    data = b""
-    while marker not in data:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def _read_all(sock):
-    data = b""
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-
-
-def _request(port, raw):
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(raw)
-        return _read_all(sock)
-
-
-def _masked(opcode, payload, key=b"\x01\x02\x03\x04"):
-    return bytes([0x80 | opcode, 0x80 | len(payload)]) + key + _unmask(key, payload)
-
-
-def _stdlib_send_error(status, message=None):
-    """What http.server's send_error writes, from a real handler instance."""
-    handler = http.server.SimpleHTTPRequestHandler.__new__(http.server.SimpleHTTPRequestHandler)
-    handler.wfile = io.BytesIO()
-    handler.request_version = "HTTP/1.1"
-    handler.requestline = "GET / HTTP/1.1"
-    handler.command = "GET"
-    handler.client_address = ("127.0.0.1", 0)
-    handler.log_message = lambda *args: None
-    handler.send_error(status, message)
-    return handler.wfile.getvalue()
-
-
-def _without_date(data):
-    return DATE.sub(b"", data)
+make_server = native_support.make_server  # the fixture, shared with the other module
 
 
 def test_port_zero_and_listener_fds(make_server):
@@ -407,143 +268,6 @@ def test_no_sockets_activated_is_critical(tmp_path, caplog):
         messages
     )
     assert any(level == logging.INFO and m.startswith("Skip by failure") for level, m in messages)
-
-
-def _openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    """A CA, a server certificate for localhost and a client certificate (EC keys)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make test certificates")
-    d = tmp_path_factory.mktemp("pki")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl(
-        "req",
-        "-x509",
-        *ec,
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-subj",
-        "/CN=ca",
-        "-days",
-        "2",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-        cwd=d,
-    )
-    for name, ext in (
-        ("server", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
-        ("client", "extendedKeyUsage=clientAuth"),
-    ):
-        _openssl(
-            "req",
-            *ec,
-            "-keyout",
-            name + ".key",
-            "-out",
-            name + ".csr",
-            "-subj",
-            "/CN=" + name,
-            cwd=d,
-        )
-        (d / (name + ".ext")).write_text(ext + "\n")
-        _openssl(
-            "x509",
-            "-req",
-            "-in",
-            name + ".csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            name + ".pem",
-            "-days",
-            "2",
-            "-extfile",
-            name + ".ext",
-            cwd=d,
-        )
-    return d
-
-
-def _tls_client(port, pki, path="/echo", with_cert=True):
-    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
-    if with_cert:
-        context.load_cert_chain(str(pki / "client.pem"), str(pki / "client.key"))
-    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock = context.wrap_socket(raw, server_hostname="localhost")
-    sock.sendall(
-        b"GET " + path.encode() + b" HTTP/1.1\r\nHost: localhost\r\n"
-        b"Sec-WebSocket-Key: " + KEY.encode() + b"\r\n\r\n"
-    )
-    return sock
-
-
-def _tls_config(pki, optional=True):
-    return {
-        "certificate": str(pki / "server.pem"),
-        "private_key": str(pki / "server.key"),
-        "client_ca": str(pki / "ca.pem"),
-        "client_auth": True,
-        "client_cert_optional": optional,
-    }
-
-
-def _recv_exactly(sock, n):
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        assert chunk, "EOF after %d of %d bytes" % (len(data), n)
-        data += chunk
-    return data
-
-
-def test_tls_echo_and_peer_certificate(make_server, pki):
-    _, handler, port = make_server(tls=_tls_config(pki))
-    sock = _tls_client(port, pki)
-    assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
-    sock.sendall(_masked(1, b"over tls"))
-    assert _recv_exactly(sock, 10) == b"\x81\x08over tls"
-    expected = ssl.PEM_cert_to_DER_cert((pki / "client.pem").read_text())
-    assert handler.connections[0].peer_certificate() == expected
-    sock.sendall(_masked(8, b""))
-    assert _recv_exactly(sock, 2) == b"\x88\x00"
-    sock.close()
-    missing = _request(port, b"GET /echo HTTP/1.1\r\n\r\n")
-    # A plain-TCP client gets no HTTP from a TLS port: at most a TLS alert record.
-    assert missing == b"" or missing[:1] == b"\x15"
-
-
-def test_tls_sender_is_not_blocked_by_a_blocked_receiver(make_server, pki):
-    _, handler, port = make_server(tls=_tls_config(pki))
-    sock = _tls_client(port, pki, "/duplex", with_cert=False)
-    assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
-    frames = _recv_exactly(sock, 200 * 5)
-    assert frames == b"".join(b"\x81\x03%03d" % i for i in range(200))
-    sock.sendall(_masked(1, b"now"))
-    assert _recv_exactly(sock, 5) == b"\x81\x03now"
-    sock.sendall(_masked(8, b""))
-    assert _recv_exactly(sock, 2) == b"\x88\x00"
-    sock.close()
-    assert handler.finished.wait(5)
-
-
-def test_tls_required_client_certificate(make_server, pki):
-    _, handler, port = make_server(tls=_tls_config(pki, optional=False))
-    sock = _tls_client(port, pki, with_cert=False)
-    with pytest.raises((ssl.SSLError, ConnectionError)):
-        if not sock.recv(100):
-            raise ConnectionResetError("closed without a response")
-    assert handler.heads == []
 
 
 def test_dual_stack_like_upstream(make_server):
