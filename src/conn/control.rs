@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 use super::sockets::{encrypt, send_nonblocking};
 use super::{ConnIo, FinishHook};
 
+/// How long a finishing handler waits for another thread's write before closing anyway.
+const FINISH_FLUSH_WAIT: Duration = Duration::from_millis(100);
+
 impl ConnIo {
     /// Writes a small control frame (ping, close) without ever blocking for long: the writer
     /// lock and the socket are tried until `wait` passes. A frame cut in half ends the
@@ -88,9 +91,19 @@ impl ConnIo {
 
     /// The handler returned: close the connection and run the finish hook (once).
     pub fn finish(&self) {
-        // Its last replies may be held back: they go out as a blocking send would have sent them.
-        if let Ok(mut out) = self.writer.lock() {
-            let _ = out.flush();
+        // Its last replies may be held back: they go out as a blocking send would have sent
+        // them. A writer that keeps the lock (another thread blocked on a peer that does not
+        // read) has written them already, and must not keep this connection open.
+        let deadline = Instant::now() + FINISH_FLUSH_WAIT;
+        loop {
+            if let Ok(mut out) = self.writer.try_lock() {
+                let _ = out.flush();
+                break;
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
         self.close();
         let hook = self.on_finish.lock().ok().and_then(|mut slot| slot.take());

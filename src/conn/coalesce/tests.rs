@@ -139,3 +139,18 @@ fn held_bytes_are_bounded() {
     assert_eq!(got.len(), held + 1);
     assert_eq!(got.last(), Some(&b'!'));
 }
+
+#[test]
+fn finish_does_not_wait_for_a_writer_stuck_on_a_peer_that_does_not_read() {
+    let (io, client) = with_buffered(0);
+    let writer_io = Arc::clone(&io);
+    // The client never reads: this write fills both socket buffers and blocks.
+    let writer = std::thread::spawn(move || writer_io.write_all(&vec![0u8; 64 << 20]));
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    io.finish();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // finish shut the socket down: the stuck writer returns with an error.
+    assert!(writer.join().unwrap().is_err());
+    drop(client);
+}
