@@ -16,6 +16,7 @@ use rustls::ServerConnection;
 
 mod coalesce;
 mod control;
+mod head_watch;
 mod py;
 mod sockets;
 
@@ -183,7 +184,7 @@ impl ConnIo {
     pub fn write_all(&self, data: &[u8]) -> io::Result<()> {
         let mut out = lock(&self.writer)?;
         // Flagged under the writer lock, so a control frame can only follow the whole 101.
-        if !self.websocket_open.load(Ordering::Relaxed) && data.starts_with(b"HTTP/1.1 101 ") {
+        if !self.websocket_open.load(Ordering::Relaxed) && out.head.advance(data) {
             self.websocket_open.store(true, Ordering::Relaxed);
         }
         match &self.tls {

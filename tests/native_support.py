@@ -35,12 +35,17 @@ class Echo:
             if head.path.startswith("/boom"):
                 raise RuntimeError("handler failed on purpose")
             key = dict((k.lower(), v) for k, v in head.headers)["sec-websocket-key"]
-            connection.write(
+            response = (
                 b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
                 + _native.compute_accept(key.encode())
                 + b"\r\n\r\n"
             )
+            if head.path.startswith("/pieces"):
+                for start in range(0, len(response), 5):
+                    connection.write(response[start : start + 5])
+            else:
+                connection.write(response)
             if head.path.startswith("/duplex"):
                 # A second thread sends while this one is blocked receiving.
                 def send_many():
@@ -93,7 +98,7 @@ def make_server(tmp_path):
     def make(**overrides):
         handler = Echo()
         server = _native.Server(_config(tmp_path, **overrides), handler)
-        server.set_handler_resources(["/echo", "/boom", "/duplex"])
+        server.set_handler_resources(["/echo", "/boom", "/duplex", "/pieces"])
         server.start()
         fd = server.listener_fds()[0]
         with socket.socket(fileno=os.dup(fd)) as sock:

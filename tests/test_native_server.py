@@ -231,6 +231,19 @@ def test_shutdown_sends_going_away_and_waits(make_server):
             late.recv(10)
 
 
+def test_shutdown_reaches_a_101_written_in_pieces(make_server):
+    server, handler, port = make_server()
+    sock = _upgrade(port, "/pieces")
+    assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
+    closer = threading.Thread(target=server.shutdown, args=(5.0,))
+    closer.start()
+    assert sock.recv(4) == GOING_AWAY
+    sock.sendall(_masked(8, b"\x03\xe9"))
+    assert sock.recv(100) == b"\x88\x00"
+    closer.join(5)
+    assert handler.finished.is_set()
+
+
 def test_shutdown_cuts_handlers_that_do_not_return(make_server):
     server, handler, port = make_server()
     sock = _upgrade(port)

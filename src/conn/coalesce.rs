@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
+use super::head_watch::HeadWatch;
 use super::sockets::send_nonblocking;
 use super::ConnIo;
 
@@ -29,6 +30,8 @@ pub struct Out {
     pub pending: Vec<u8>,
     /// When `pending` became non-empty.
     pub since: Option<Instant>,
+    /// Whether the bytes written so far completed a 101 head (see `head_watch`).
+    pub head: HeadWatch,
 }
 
 impl Out {
@@ -37,6 +40,7 @@ impl Out {
             stream,
             pending: Vec::new(),
             since: None,
+            head: HeadWatch::default(),
         }
     }
 
