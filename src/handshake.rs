@@ -52,7 +52,9 @@ fn py_http_error_response<'py>(
     status: u16,
     message: Option<&str>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let version = server_version(&python_version(py)?);
+    let python = python_version(py)?;
+    crate::static_files::http_error::use_phrases_of(&python);
+    let version = server_version(&python);
     Ok(PyBytes::new(py, &error_response(status, message, &version)))
 }
 

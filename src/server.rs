@@ -123,6 +123,7 @@ fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Server {
     /// Binds at once (as upstream's constructor); the log lines are for Python's logger.
     pub fn new(config: ServerConfig, handoff: Handoff) -> Result<(Server, Vec<LogLine>), String> {
+        crate::static_files::http_error::use_phrases_of(&config.python_version);
         let tls = match &config.tls {
             Some(settings) => Some(crate::tls::build_acceptor(settings)?),
             None => None,

@@ -5,6 +5,7 @@ targets with -V/-P, and basic auth."""
 from __future__ import annotations
 
 import base64
+import http
 
 import pytest
 from conftest import (
@@ -253,6 +254,16 @@ def test_malformed_request_line_400(fixtures_server, request_line):
     assert everything.startswith((b"HTTP/1.0 400 ", b"HTTP/1.1 400 ")) or (
         everything.startswith(b"<!DOCTYPE HTML>") and b"Error code: 400" in everything
     ), everything
+
+
+def test_overlong_request_line_414_with_this_pythons_phrase(fixtures_server):
+    """As http.server on the interpreter running the server (3.13 renamed the phrase)."""
+    status = http.HTTPStatus.REQUEST_URI_TOO_LONG
+    with RawConn(fixtures_server.port) as conn:
+        conn.send(b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n")
+        everything = conn.read_to_eof()
+    assert everything.startswith(b"HTTP/1.0 414 %s\r\n" % status.phrase.encode())
+    assert status.description.encode() in everything
 
 
 # ------------------------------------------------------------ absolute URI, -V and -P

@@ -1,9 +1,33 @@
 //! Error responses byte for byte like http.server's `send_error`, and the status phrases.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use super::httpdate;
 
-/// `(phrase, description)` of a status code, as `http.HTTPStatus` (CPython 3.11) has them.
+/// CPython 3.13 renamed four phrases (RFC 9110); true when the server runs under 3.13+.
+static RFC_9110_PHRASES: AtomicBool = AtomicBool::new(false);
+
+/// Answers with the phrases of the CPython version the server runs under ("3.13.0").
+pub fn use_phrases_of(python_version: &str) {
+    let mut numbers = python_version
+        .split('.')
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let version = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    RFC_9110_PHRASES.store(version >= (3, 13), Ordering::Relaxed);
+}
+
+/// `(phrase, description)` of a status code, as `http.HTTPStatus` has them (CPython 3.11, or
+/// 3.13 after `use_phrases_of`).
 pub fn status_phrase(code: u16) -> Option<(&'static str, &'static str)> {
+    if RFC_9110_PHRASES.load(Ordering::Relaxed) {
+        match code {
+            413 => return Some(("Content Too Large", "Content is too large")),
+            414 => return Some(("URI Too Long", "URI is too long")),
+            416 => return Some(("Range Not Satisfiable", "Cannot satisfy request range")),
+            422 => return Some(("Unprocessable Content", "")),
+            _ => {}
+        }
+    }
     let entry = match code {
         100 => ("Continue", "Request received, please continue"),
         101 => ("Switching Protocols", "Switching to new protocol; obey Upgrade header"),
@@ -320,6 +344,28 @@ mod tests {
                 String::from_utf8_lossy(&theirs)
             );
         }
+    }
+
+    #[test]
+    fn phrases_follow_the_python_version() {
+        // Only the four renamed codes differ, so tests running meanwhile are unaffected.
+        use_phrases_of("3.13.0");
+        assert_eq!(
+            status_phrase(414),
+            Some(("URI Too Long", "URI is too long"))
+        );
+        assert_eq!(status_phrase(413).map(|p| p.0), Some("Content Too Large"));
+        assert_eq!(status_phrase(404).map(|p| p.0), Some("Not Found"));
+        use_phrases_of("3.11.7");
+        assert_eq!(
+            status_phrase(414).map(|p| p.0),
+            Some("Request-URI Too Long")
+        );
+        use_phrases_of("3.9");
+        assert_eq!(
+            status_phrase(422).map(|p| p.0),
+            Some("Unprocessable Entity")
+        );
     }
 
     #[test]
