@@ -96,10 +96,7 @@ impl ConnIo {
     /// buffered (the handler will be back at once) and the writer is free. Never blocks.
     /// `Some(first)` when held; `first` (nothing was held before) asks for `schedule_flush`.
     pub fn try_hold(&self, frame: &[u8]) -> Option<bool> {
-        if self.tls.is_some() || frame.len() > MAX_HELD_FRAME || !self.next_frame_buffered() {
-            return None;
-        }
-        if !self.write_coalescing.load(Ordering::Relaxed) {
+        if !self.may_hold(frame.len()) {
             return None;
         }
         let mut out = self.writer.try_lock().ok()?;
@@ -116,7 +113,16 @@ impl ConnIo {
         self.write_coalescing.store(enabled, Ordering::Relaxed);
     }
 
-    pub fn next_frame_buffered(&self) -> bool {
+    /// Whether a frame of `len` bytes may be held back now: a plain socket, coalescing on, a
+    /// small frame, and the peer's next frame buffered already. Never blocks.
+    pub fn may_hold(&self, len: usize) -> bool {
+        self.tls.is_none()
+            && len <= MAX_HELD_FRAME
+            && self.write_coalescing.load(Ordering::Relaxed)
+            && self.next_frame_buffered()
+    }
+
+    fn next_frame_buffered(&self) -> bool {
         let Ok(reader) = self.reader.try_lock() else {
             return false;
         };

@@ -39,7 +39,8 @@ impl Engine {
         let Transport::Native(io) = &self.transport else {
             return None;
         };
-        if payload.len() > HOLD_PAYLOAD || !io.next_frame_buffered() {
+        // Checked before the frame is built, so a frame that cannot be held is built detached.
+        if payload.len() > HOLD_PAYLOAD || !io.may_hold(payload.len()) {
             return None;
         }
         let mut sender = self.sender.try_lock().ok()?;
