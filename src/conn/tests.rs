@@ -3,7 +3,8 @@ use super::*;
 use std::net::TcpListener;
 use std::time::Duration;
 
-fn pair() -> (TcpStream, TcpStream) {
+/// A connected (server, client) pair of sockets on 127.0.0.1.
+pub(super) fn pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let (server, _) = listener.accept().unwrap();

@@ -1,16 +1,9 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 use super::*;
 use std::io::Read;
-use std::net::TcpListener;
 
+use crate::conn::tests::pair;
 use crate::frame::encode_frame;
-
-fn pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (server, _) = listener.accept().unwrap();
-    (server, client)
-}
 
 fn text_frame(text: &str) -> Vec<u8> {
     let mut frame = Vec::new();
