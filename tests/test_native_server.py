@@ -207,9 +207,11 @@ def test_access_log_goes_to_python_logging(make_server, caplog):
     assert record.levelno == logging.INFO
 
 
-def test_shutdown_sends_going_away_and_waits(make_server):
+# /pieces writes its 101 five bytes at a time: the head is recognised all the same.
+@pytest.mark.parametrize("path", ["/echo", "/pieces"])
+def test_shutdown_sends_going_away_and_waits(make_server, path):
     server, handler, port = make_server()
-    sock = _upgrade(port)
+    sock = _upgrade(port, path)
     assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
     closer = threading.Thread(target=server.shutdown, args=(5.0,))
     closer.start()
@@ -229,19 +231,6 @@ def test_shutdown_sends_going_away_and_waits(make_server):
         late.sendall(b"GET /nothere HTTP/1.1\r\n\r\n")
         with pytest.raises(socket.timeout):
             late.recv(10)
-
-
-def test_shutdown_reaches_a_101_written_in_pieces(make_server):
-    server, handler, port = make_server()
-    sock = _upgrade(port, "/pieces")
-    assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
-    closer = threading.Thread(target=server.shutdown, args=(5.0,))
-    closer.start()
-    assert sock.recv(4) == GOING_AWAY
-    sock.sendall(_masked(8, b"\x03\xe9"))
-    assert sock.recv(100) == b"\x88\x00"
-    closer.join(5)
-    assert handler.finished.is_set()
 
 
 def test_shutdown_cuts_handlers_that_do_not_return(make_server):
