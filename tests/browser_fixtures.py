@@ -1,19 +1,29 @@
 """Fixtures of the browser tests: the examples server (plain and TLS) and one headless Chromium
-per test module. Imported only when Chromium exists (see test_browser.py)."""
+per test module. Importing it skips the importing test module when Chromium is missing."""
 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
-from browser_support import (
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"{CHROMIUM} is missing (apt-get install chromium chromium-driver)",
+        allow_module_level=True,
+    )
+
+# Imported only when Chromium exists: browser_support needs selenium.
+from browser_support import (  # noqa: E402
     SERVER_PYTHON,
     install_page_helpers,
     make_test_certificate,
     new_profile_dir,
     start_chromium,
 )
-from conftest import EXAMPLES_DIR, start_server
+from conftest import EXAMPLES_DIR, start_server  # noqa: E402
 
 
 @pytest.fixture(scope="module")

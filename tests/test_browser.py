@@ -12,18 +12,10 @@ import re
 import urllib.request
 from pathlib import Path
 
+# First: it skips this module when Chromium is missing (browser_support needs selenium).
+import browser_fixtures
 import pytest
-
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"{CHROMIUM} is missing (apt-get install chromium chromium-driver)",
-        allow_module_level=True,
-    )
-
-# Imported only when Chromium exists: browser_support needs selenium.
-import browser_fixtures  # noqa: E402
-from browser_support import (  # noqa: E402
+from browser_support import (
     install_page_helpers,
     run_async,
     text_of,
@@ -31,8 +23,8 @@ from browser_support import (  # noqa: E402
     ui_send_text,
     wait_for_entries,
 )
-from conftest import EXAMPLES_DIR  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
+from conftest import EXAMPLES_DIR
+from selenium.webdriver.common.by import By
 
 # The fixtures, shared with the other browser test module (each module gets its own instances).
 tls_files = browser_fixtures.tls_files

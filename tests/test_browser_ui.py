@@ -10,20 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
-import pytest
-
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"{CHROMIUM} is missing (apt-get install chromium chromium-driver)",
-        allow_module_level=True,
-    )
-
-# Imported only when Chromium exists: browser_support needs selenium.
-import browser_fixtures  # noqa: E402
-from browser_support import (  # noqa: E402
+# First: it skips this module when Chromium is missing (browser_support needs selenium).
+import browser_fixtures
+from browser_support import (
     log_entries,
     text_of,
     ui_choose_kind,
@@ -34,8 +24,8 @@ from browser_support import (  # noqa: E402
     wait_for_close_event,
     wait_for_entries,
 )
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import Select  # noqa: E402
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 # The fixtures, shared with the other browser test module (each module gets its own instances).
 tls_files = browser_fixtures.tls_files
