@@ -14,6 +14,7 @@ from report import ECHO, NAMES, key_value  # noqa: E402
 
 COLORS = {
     "ours": "#d62728",
+    "ours-greenlets": "#8c1c13",
     "pywebsocket3": "#7f7f7f",
     "websockets": "#1f77b4",
     "picows": "#2ca02c",
@@ -21,7 +22,7 @@ COLORS = {
     "rust-threads": "#9467bd",
 }
 # Axis labels: the first word of the name, unless that is ambiguous.
-SHORT = {"rust": "Rust tokio", "rust-threads": "Rust threads"}
+SHORT = {"rust": "Rust tokio", "rust-threads": "Rust threads", "ours-greenlets": "ours greenlets"}
 
 
 def main(source: str, target: str) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 NAMES = {
     "ours": "ours (pywebsocket-rs)",
+    "ours-greenlets": "ours --greenlets",
     "pywebsocket3": "pywebsocket3 4.0.2",
     "websockets": "websockets 17.4",
     "picows": "picows 2.3.1",
@@ -105,6 +106,32 @@ def ratio(case: str, ours: dict | None, other: dict | None) -> str:
     return f"{value:.2f}×" if a[1] else f"{value:.2f}× memory"
 
 
+def relative_table(results: dict, variant: str) -> list[str]:
+    """Ratios of one of our servers against the others in the same run."""
+    lines = [
+        "",
+        f"{NAMES[variant]} relative to the others (throughput: higher is better; memory: "
+        "lower is better):",
+        "",
+        "| case | vs pywebsocket3 | vs picows | vs Rust floor | CPU ÷ Rust CPU |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for case in results["cases"]:
+        per = results["median"].get(case["name"], {})
+        ours, rust = per.get(variant), per.get("rust")
+        if not ours:
+            continue
+        cpu = "–"
+        if rust and ours.get("cpu_us_per_op") and rust.get("cpu_us_per_op"):
+            cpu = f"{ours['cpu_us_per_op'] / rust['cpu_us_per_op']:.2f}×"
+        lines.append(
+            f"| {case['label']} | {ratio(case['name'], ours, per.get('pywebsocket3'))} | "
+            f"{ratio(case['name'], ours, per.get('picows'))} | "
+            f"{ratio(case['name'], ours, rust)} | {cpu} |"
+        )
+    return lines
+
+
 def markdown(results: dict) -> str:
     servers, med = results["servers"], results["median"]
     m = results["machine"]
@@ -139,22 +166,7 @@ def markdown(results: dict) -> str:
                 for s in servers
             ]
             lines.append(f"| {case['label']} | " + " | ".join(row) + " |")
-    if "ours" in servers:
-        lines += [
-            "",
-            "Ours relative to the others (throughput: higher is better; memory: lower is better):",
-            "",
-            "| case | vs pywebsocket3 | vs Rust floor | ours CPU ÷ Rust CPU |",
-            "| --- | --- | --- | --- |",
-        ]
-        for case in results["cases"]:
-            per = med.get(case["name"], {})
-            ours, rust = per.get("ours"), per.get("rust")
-            cpu = "–"
-            if ours and rust and ours.get("cpu_us_per_op") and rust.get("cpu_us_per_op"):
-                cpu = f"{ours['cpu_us_per_op'] / rust['cpu_us_per_op']:.2f}×"
-            lines.append(
-                f"| {case['label']} | {ratio(case['name'], ours, per.get('pywebsocket3'))} | "
-                f"{ratio(case['name'], ours, rust)} | {cpu} |"
-            )
+    for variant in ("ours", "ours-greenlets"):
+        if variant in servers:
+            lines += relative_table(results, variant)
     return "\n".join(lines) + "\n"

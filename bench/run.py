@@ -70,7 +70,7 @@ def cases(smoke: bool) -> list[dict]:
             "name": "deflate",
             "label": "permessage-deflate, JSON ~2.8 KiB, 4 conns",
             "deflate": True,
-            "servers": ["ours", "pywebsocket3", "websockets"],
+            "servers": ["ours", "ours-greenlets", "pywebsocket3", "websockets"],
         },
     ]
 
@@ -189,7 +189,7 @@ def main() -> int:
     srv.CACHE.mkdir(parents=True, exist_ok=True)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 10,000 idle sockets per side
-    wanted = ["ours", "rust"] if args.smoke else args.servers.split(",")
+    wanted = ["ours", "ours-greenlets", "rust"] if args.smoke else args.servers.split(",")
     rounds = 1 if args.smoke else args.rounds
     pythons = {"ours": Path(sys.executable)}
     ours_missing = not srv.ours_importable(pythons["ours"])
@@ -198,7 +198,7 @@ def main() -> int:
             "note: pywebsocket3._native not importable by this Python; skipping ours",
             file=sys.stderr,
         )
-        wanted = [s for s in wanted if s != "ours"]
+        wanted = [s for s in wanted if not s.startswith("ours")]
     if "pywebsocket3" in wanted:
         pythons["upstream"] = srv.ensure_venv(args.upstream_venv, srv.UPSTREAM_PACKAGES)
     pythons["peers"] = (

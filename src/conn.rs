@@ -9,21 +9,23 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
 use std::time::Instant;
 
 use rustls::ServerConnection;
 
 mod coalesce;
 mod control;
+mod cooperative;
 mod head_watch;
 mod py;
 mod sockets;
 
 pub use coalesce::schedule_flush;
 use coalesce::Out;
+pub use cooperative::{Wait, Waiter};
 pub use py::{register, Connection};
-use sockets::{encrypt, next_chunk, read_retrying, resize_for_read};
+use sockets::{encrypt, next_chunk, read_retrying, resize_for_read, write_cooperative};
 
 /// Read sizes adapt between these: an idle connection holds a small buffer, a busy one reads
 /// big chunks (thousands of idle connections must not cost 64 KiB each).
@@ -60,6 +62,9 @@ pub struct ConnIo {
     write_coalescing: AtomicBool,
     /// Runs once when the handler is done (frees the server's connection slot).
     on_finish: Mutex<Option<FinishHook>>,
+    /// Set when a greenlet on the hub serves this connection (`cooperative`): the socket is
+    /// non-blocking and every wait goes through the waiter instead of blocking the thread.
+    cooperative: OnceLock<Waiter>,
 }
 
 pub type FinishHook = Box<dyn FnOnce() + Send>;
@@ -126,11 +131,12 @@ impl ConnIo {
             websocket_open: AtomicBool::new(false),
             write_coalescing: AtomicBool::new(true),
             on_finish: Mutex::new(None),
+            cooperative: OnceLock::new(),
         })
     }
 
     pub fn read_exact(&self, out: &mut [u8]) -> io::Result<()> {
-        let mut reader = lock(&self.reader)?;
+        let mut reader = self.lock_turn(&self.reader)?;
         let mut filled = 0;
         while filled < out.len() {
             let available = self.fill(&mut reader)?;
@@ -166,7 +172,7 @@ impl ConnIo {
 
     /// Up to `length` bytes, fewer only at EOF (mod_python's `read`).
     pub fn read_up_to(&self, length: usize) -> io::Result<Vec<u8>> {
-        let mut reader = lock(&self.reader)?;
+        let mut reader = self.lock_turn(&self.reader)?;
         let mut out = Vec::with_capacity(length.min(1 << 20));
         while out.len() < length {
             let available = self.fill(&mut reader)?;
@@ -182,13 +188,17 @@ impl ConnIo {
     }
 
     pub fn write_all(&self, data: &[u8]) -> io::Result<()> {
-        let mut out = lock(&self.writer)?;
+        let mut out = self.lock_turn(&self.writer)?;
         // Flagged under the writer lock, so a control frame can only follow the whole 101.
         if !self.websocket_open.load(Ordering::Relaxed) && out.head.advance(data) {
             self.websocket_open.store(true, Ordering::Relaxed);
         }
         match &self.tls {
-            None => out.write_with_pending(data)?,
+            // Coalescing is off on the hub, so nothing is ever held back there.
+            None => match self.cooperative.get() {
+                Some(waiter) => write_cooperative(&out.stream, data, waiter)?,
+                None => out.write_with_pending(data)?,
+            },
             Some(tls) => {
                 let mut socket: &TcpStream = &out.stream;
                 for chunk in data.chunks(TLS_WRITE_CHUNK) {
@@ -216,7 +226,7 @@ impl ConnIo {
             None if reader.chunk <= MIN_CHUNK => {
                 reader.buf = Vec::new();
                 let mut landing = [0u8; LANDING];
-                let result = read_retrying(&reader.stream, &mut landing);
+                let result = self.read_socket(&reader.stream, &mut landing);
                 if let Ok(n) = result {
                     reader.buf.extend_from_slice(&landing[..n]);
                 }
@@ -224,7 +234,7 @@ impl ConnIo {
             }
             None => {
                 resize_for_read(&mut reader.buf, reader.chunk);
-                read_retrying(&reader.stream, &mut reader.buf)
+                self.read_socket(&reader.stream, &mut reader.buf)
             }
             Some(tls) => {
                 resize_for_read(&mut reader.buf, reader.chunk);
@@ -346,6 +356,38 @@ impl ConnIo {
         let (used, value) = parse(&reader.buf[start..]);
         reader.pos = start + used.min(reader.buf.len() - start);
         Some(value)
+    }
+}
+
+impl ConnIo {
+    /// One read; on the hub, "would block" waits for the greenlet's turn and tries again.
+    fn read_socket(&self, stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match read_retrying(stream, buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match self.cooperative.get() {
+                    Some(waiter) => waiter(Wait::Readable)?,
+                    None => return Err(e),
+                },
+                other => return other,
+            }
+        }
+    }
+
+    /// A blocking lock; on the hub a held lock is waited out by yielding, since its holder
+    /// may be another greenlet of this very thread.
+    fn lock_turn<'a, T>(&self, mutex: &'a Mutex<T>) -> io::Result<MutexGuard<'a, T>> {
+        let Some(waiter) = self.cooperative.get() else {
+            return lock(mutex);
+        };
+        loop {
+            match mutex.try_lock() {
+                Ok(guard) => return Ok(guard),
+                Err(TryLockError::Poisoned(_)) => {
+                    return Err(io::Error::other("connection lock poisoned"))
+                }
+                Err(TryLockError::WouldBlock) => waiter(Wait::Yield)?,
+            }
+        }
     }
 }
 

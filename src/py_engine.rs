@@ -57,14 +57,38 @@ impl Engine {
         half: &Mutex<S>,
         op: impl FnOnce(&mut S) -> T + Send,
     ) -> T {
-        if let Transport::Python(_) = self.transport {
-            match half.try_lock() {
+        match &self.transport {
+            Transport::Python(_) => match half.try_lock() {
                 Ok(mut guard) => return op(&mut guard),
                 Err(TryLockError::Poisoned(poisoned)) => return op(&mut poisoned.into_inner()),
                 Err(TryLockError::WouldBlock) => {}
-            }
+            },
+            // On the hub the op stays attached (its waits switch greenlets), and a half held
+            // by another greenlet of this thread is waited out by yielding, never by blocking.
+            Transport::Native(io) if io.is_cooperative() => loop {
+                match half.try_lock() {
+                    Ok(mut guard) => return op(&mut guard),
+                    Err(TryLockError::Poisoned(poisoned)) => return op(&mut poisoned.into_inner()),
+                    Err(TryLockError::WouldBlock) => {
+                        if io.yield_turn().is_err() {
+                            break;
+                        }
+                    }
+                }
+            },
+            Transport::Native(_) => {}
         }
         py.detach(|| op(&mut lock(half)))
+    }
+
+    /// Hands the GIL (or, on the hub, the thread) to the others for a moment.
+    fn yield_turn(&self, py: Python<'_>) {
+        match &self.transport {
+            Transport::Native(io) if io.is_cooperative() => {
+                let _ = io.yield_turn();
+            }
+            _ => py.detach(std::thread::yield_now),
+        }
     }
 
     fn receive_with<T: Send>(
@@ -207,7 +231,7 @@ impl Engine {
             Some(result) => {
                 if self.streak.fetch_add(1, Ordering::Relaxed) + 1 >= YIELD_EVERY {
                     self.streak.store(0, Ordering::Relaxed);
-                    py.detach(std::thread::yield_now);
+                    self.yield_turn(py);
                 }
                 result?
             }

@@ -1,5 +1,6 @@
 //! `Server` and `RequestHead` for Python: config dict conversion (in one place), GIL-free
-//! waits, the interpreter-exit cut; the handoff to handler threads is in `handoff`.
+//! waits, the interpreter-exit cut; the handoff to handler threads is in `handoff`, to the
+//! greenlet hub in `hub`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
@@ -14,6 +15,7 @@ use crate::server::{self, BindAddress, Registry, ServerConfig, Settings};
 use crate::tls::TlsSettings;
 
 mod handoff;
+mod hub;
 
 const SERVER_LOGGER: &str = "pywebsocket3.websocket_server.WebSocketServer";
 
@@ -33,7 +35,7 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
-    fn new(py: Python<'_>, request: HttpRequest) -> Self {
+    pub(crate) fn new(py: Python<'_>, request: HttpRequest) -> Self {
         RequestHead {
             raw_lines: request
                 .raw_lines
@@ -165,12 +167,15 @@ fn _close_connections_at_exit(py: Python<'_>) {
         for registry in &registries {
             registry.wait_empty(Duration::from_secs(1));
         }
+        // After the wait: the hub must still run for its greenlets to see the cut and end.
+        hub::close_hubs(Duration::from_secs(1));
     });
 }
 
 #[pyclass(frozen, module = "pywebsocket3._native", name = "Server")]
 pub struct PyServer {
     inner: server::Server,
+    hub: Arc<hub::HubSlot>,
 }
 
 #[pymethods]
@@ -178,8 +183,11 @@ impl PyServer {
     #[new]
     fn new(py: Python<'_>, config: &Bound<'_, PyDict>, on_websocket: Py<PyAny>) -> PyResult<Self> {
         let config = server_config(py, config)?;
-        let (inner, log_lines) = server::Server::new(config, handoff::handoff(py, on_websocket)?)
-            .map_err(PyOSError::new_err)?;
+        let hub = Arc::new(hub::HubSlot::default());
+        let threads = handoff::handoff(py, on_websocket)?;
+        let (inner, log_lines) =
+            server::Server::new(config, hub::handoff(Arc::clone(&hub), threads))
+                .map_err(PyOSError::new_err)?;
         if let Ok(mut live) = LIVE.lock() {
             live.retain(|registry| registry.strong_count() > 0);
             live.push(Arc::downgrade(&inner.registry()));
@@ -190,7 +198,12 @@ impl PyServer {
         for (level, message) in log_lines {
             logger.call_method1("log", (level, "%s", message))?;
         }
-        Ok(PyServer { inner })
+        Ok(PyServer { inner, hub })
+    }
+
+    /// From now on this process's plain WebSocket connections go to `hub` (`--greenlets`).
+    fn use_hub(&self, hub: &Bound<'_, hub::Hub>) {
+        self.hub.set(Arc::clone(&hub.get().core));
     }
 
     fn listener_fds(&self) -> Vec<i32> {
@@ -237,6 +250,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyServer>()?;
     m.add_class::<RequestHead>()?;
     handoff::register(m)?;
+    m.add_class::<hub::Hub>()?;
     let at_exit = wrap_pyfunction!(_close_connections_at_exit, m)?;
     m.py()
         .import("atexit")?

@@ -132,6 +132,8 @@ def start_server(
         if handlers is not None:
             args += ["-w", str(handlers)]
         args += [a.replace("{port}", str(port)) for a in extra]
+        # e.g. "--greenlets": run a module's tests under another server mode.
+        args += os.environ.get("PYWEBSOCKET_TEST_SERVER_ARGS", "").split()
         log_path = log_dir / f"server-{port}-{attempt}.log"
         log_file = open(log_path, "wb")
         proc = subprocess.Popen(

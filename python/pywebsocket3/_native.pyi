@@ -143,6 +143,25 @@ class HandlerPool:
         """(connection, head, thread name), or None after ``timeout`` seconds, when enough
         threads wait already, or at interpreter exit. Waits without the GIL."""
 
+class Hub:
+    """The native half of the --greenlets hub (pywebsocket3._hub): one epoll set per process.
+
+    ``wait(fd, kind)`` (kind 0 readable, 1 writable, 2 yield) is called by a cooperative
+    connection, with the GIL held, wherever a threaded one would block.
+    """
+
+    def __init__(self, wait: Callable[[int, int], None]) -> None: ...
+    def poll(
+        self, timeout: float
+    ) -> Optional[tuple[list[tuple[Connection, RequestHead, str]], list[tuple[int, int]]]]:
+        """Wait (GIL released) up to ``timeout``: connections handed over, now cooperative,
+        and ``(fd, mask)`` readiness changes (1 readable, 2 writable). None once closed."""
+
+    def forget(self, connection: Connection) -> None:
+        """Stop watching the connection's socket (its handler has returned)."""
+
+    def close(self) -> None: ...
+
 class Server:
     """Listening sockets, the tokio acceptor, static files, CGI, TLS and limits.
 
@@ -155,6 +174,9 @@ class Server:
     def __init__(
         self, config: dict, on_websocket: Callable[[Connection, RequestHead], None]
     ) -> None: ...
+    def use_hub(self, hub: Hub) -> None:
+        """This process's plain WebSocket connections go to ``hub`` from now on."""
+
     def listener_fds(self) -> list[int]: ...
     def set_handler_resources(self, resources: list[str]) -> None: ...
     def update(self, config: dict) -> None:

@@ -198,6 +198,14 @@ def _build_option_parser():
         help="write every reply at once, even to a client that pipelined more messages",
     )
     add(
+        "--greenlets",
+        dest="greenlets",
+        action="store_true",
+        default=False,
+        help="run handlers as greenlets on one thread per process (handlers must wait only "
+        "on their WebSocket; needs the greenlet package)",
+    )
+    add(
         "--workers",
         dest="workers",
         type=int,

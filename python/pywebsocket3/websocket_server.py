@@ -19,7 +19,7 @@ import sys
 import threading
 import traceback
 
-from pywebsocket3 import _native, dispatch, server_util, util
+from pywebsocket3 import _hub, _native, dispatch, server_util, util
 from pywebsocket3.request_handler import WebSocketRequestHandler
 
 _DEFAULT_REQUEST_QUEUE_SIZE = 128
@@ -186,7 +186,11 @@ class WebSocketServer:
         )
         self._config = _native_config(options)
         self._dynamic = _dynamic_config(options)
-        self._native = _native.Server(self._config, WebSocketRequestHandler(self))
+        self._on_websocket = WebSocketRequestHandler(self)
+        self._native = _native.Server(self._config, self._on_websocket)
+        self._hub = None
+        if getattr(options, "greenlets", False):
+            _hub.import_greenlet()
         self._resources = None
         self._resources_lock = threading.Lock()
         options.dispatcher.add_resource_listener(self._set_resources)
@@ -238,6 +242,16 @@ class WebSocketServer:
         )
         self._native.shutdown(float(timeout))
 
+    def _start_hub(self):
+        """--greenlets: a hub in this process (after any --workers fork), once."""
+        if not getattr(self.websocket_server_options, "greenlets", False):
+            return
+        if self._hub is not None and self._hub.pid == os.getpid():
+            return
+        self._hub = _hub.Hub(self._on_websocket)
+        self._hub.start()
+        self._native.use_hub(self._hub.native)
+
     def serve_forever(self, poll_interval=0.5):
         """Serve until shutdown(); polls so signal handlers run when called on the main thread."""
         with self._state_lock:
@@ -248,6 +262,7 @@ class WebSocketServer:
             # embedders that never call configure_logging.
             server_util._init_native_logging(logging.getLogger("pywebsocket3").getEffectiveLevel())
             self._apply_option_changes()
+            self._start_hub()
             self._native.start()
             while not self._shutdown_request:
                 if self._native.wait(poll_interval):
@@ -292,6 +307,8 @@ class WebSocketServer:
             self._logger.info("Close on: %r", addrinfo)
             sock.close()
         self._native.close()
+        if self._hub is not None and self._hub.pid == os.getpid():
+            self._hub.close()
 
     def fileno(self):
         """Not meaningful with several sockets; returns the first one's, as pywebsocket did."""

@@ -1,4 +1,5 @@
-//! `Connection`: mod_python's `mp_conn` over a native socket. Every wait releases the GIL.
+//! `Connection`: mod_python's `mp_conn` over a native socket. Every wait releases the GIL (on
+//! the hub, a cooperative connection's waits switch greenlets instead).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,14 +49,22 @@ impl Connection {
     fn read<'py>(&self, py: Python<'py>, length: i64) -> PyResult<Bound<'py, PyBytes>> {
         let io = Arc::clone(&self.io);
         let length = usize::try_from(length).unwrap_or(usize::MAX);
-        let data = py.detach(move || io.read_up_to(length))?;
+        let data = if io.is_cooperative() {
+            io.read_up_to(length)?
+        } else {
+            py.detach(move || io.read_up_to(length))?
+        };
         Ok(PyBytes::new(py, &data))
     }
 
     /// sendall: bytes-like only (a str raises TypeError, as a socket file does).
     fn write(&self, py: Python<'_>, data: PyBackedBytes) -> PyResult<()> {
         let io = Arc::clone(&self.io);
-        py.detach(move || io.write_all(&data))?;
+        if io.is_cooperative() {
+            io.write_all(&data)?;
+        } else {
+            py.detach(move || io.write_all(&data))?;
+        }
         Ok(())
     }
 

@@ -52,6 +52,24 @@ pub(super) fn read_retrying(mut stream: &TcpStream, buf: &mut [u8]) -> io::Resul
     }
 }
 
+/// Writes everything to a non-blocking socket, waiting through `waiter` whenever it is full.
+pub(super) fn write_cooperative(
+    mut stream: &TcpStream,
+    mut data: &[u8],
+    waiter: &super::Waiter,
+) -> io::Result<()> {
+    while !data.is_empty() {
+        match stream.write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => waiter(super::Wait::Writable)?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// `send(MSG_DONTWAIT)` until everything is out or the deadline passes; bytes sent.
 pub(super) fn send_nonblocking(
     socket: &TcpStream,

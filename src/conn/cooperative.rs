@@ -1,0 +1,57 @@
+//! Connections served by a greenlet on the hub (`--greenlets`): one thread runs many handlers,
+//! so nothing may block it. The socket is made non-blocking, and wherever a threaded
+//! connection would block, the waiter hands the thread to another greenlet until this one's
+//! socket is ready (or, for `Yield`, until the others had a turn).
+
+use std::io;
+use std::os::fd::AsRawFd;
+
+use super::ConnIo;
+
+/// What a cooperative connection waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Wait {
+    Readable = 0,
+    Writable = 1,
+    /// A lock held by another greenlet, or a turn handed on for fairness.
+    Yield = 2,
+}
+
+/// Called with the GIL held, from the greenlet that must wait; returns when it may go on.
+pub type Waiter = Box<dyn Fn(Wait) -> io::Result<()> + Send + Sync>;
+
+impl ConnIo {
+    /// Hands the connection to the hub: before its first read or write, once.
+    pub fn make_cooperative(&self, waiter: Waiter) -> io::Result<()> {
+        if self.tls.is_some() {
+            return Err(io::Error::other("TLS connections stay on handler threads"));
+        }
+        // Replies are written at once: no flusher thread may write behind the hub's back.
+        self.set_write_coalescing(false);
+        self.control.set_nonblocking(true)?;
+        self.cooperative
+            .set(waiter)
+            .map_err(|_| io::Error::other("connection is cooperative already"))
+    }
+
+    pub fn is_cooperative(&self) -> bool {
+        self.cooperative.get().is_some()
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    pub fn fd(&self) -> i32 {
+        self.control.as_raw_fd()
+    }
+
+    /// Lets the other greenlets run (cooperative connections only; elsewhere a no-op).
+    pub fn yield_turn(&self) -> io::Result<()> {
+        match self.cooperative.get() {
+            Some(waiter) => waiter(Wait::Yield),
+            None => Ok(()),
+        }
+    }
+}

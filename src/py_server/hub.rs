@@ -1,0 +1,251 @@
+//! The greenlet hub (`--greenlets`): one Python thread per process runs every WebSocket
+//! handler as a greenlet (`pywebsocket3._hub`). This is its native half: one epoll set for
+//! the sockets of all its connections, the queue the acceptor hands connections to, and the
+//! waiter each connection calls instead of blocking (`conn::cooperative`). TLS connections,
+//! and every connection of a process whose hub is not running, go to handler threads.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use pyo3::prelude::*;
+
+use super::handoff::thread_name;
+use super::RequestHead;
+use crate::conn::{ConnIo, Connection, Waiter};
+use crate::http_head::HttpRequest;
+use crate::server::Handoff;
+
+const WAKE: Token = Token(usize::MAX);
+const EVENTS_PER_POLL: usize = 1024;
+
+/// Readiness bits of `Hub.poll`'s `(fd, mask)` pairs.
+const READABLE: u8 = 1;
+const WRITABLE: u8 = 2;
+
+type Item = (Arc<ConnIo>, HttpRequest);
+type Ready = Vec<(i32, u8)>;
+type NewConnection = (Connection, RequestHead, String);
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub struct HubCore {
+    /// The process whose hub thread this is (a forked worker starts its own).
+    pid: u32,
+    poll: Mutex<Poll>,
+    registry: Registry,
+    waker: Waker,
+    queue: Mutex<VecDeque<Item>>,
+    closed: AtomicBool,
+    /// The hub thread is inside `poll`, detached (the exit cut waits until it has left).
+    inside: AtomicBool,
+}
+
+impl HubCore {
+    /// Queues `item` for the hub; gives it back when the hub has closed meanwhile.
+    fn push(&self, item: Item) -> Option<Item> {
+        // Checked under the queue lock, so `close` cannot miss an item queued meanwhile.
+        let mut queue = lock(&self.queue);
+        if self.closed.load(Ordering::Acquire) {
+            return Some(item);
+        }
+        queue.push_back(item);
+        drop(queue);
+        let _ = self.waker.wake();
+        None
+    }
+
+    fn is_open(&self) -> bool {
+        self.pid == std::process::id() && !self.closed.load(Ordering::Acquire)
+    }
+
+    /// Ends queued connections, wakes the hub out of `poll` for good and waits (at most
+    /// `limit`) until it has left native code.
+    fn close(&self, limit: Duration) {
+        let queued: Vec<Item> = {
+            let mut queue = lock(&self.queue);
+            self.closed.store(true, Ordering::Release);
+            queue.drain(..).collect()
+        };
+        let _ = self.waker.wake();
+        for (conn, _) in queued {
+            conn.finish();
+        }
+        let deadline = Instant::now() + limit;
+        while self.inside.load(Ordering::Acquire) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// One epoll wait; the readiness of every socket that changed, the waker left out.
+    fn wait(&self, timeout: Duration) -> io::Result<Ready> {
+        let mut poll = lock(&self.poll);
+        let mut events = Events::with_capacity(EVENTS_PER_POLL);
+        match poll.poll(&mut events, Some(timeout)) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(Vec::new()),
+            other => other?,
+        }
+        Ok(events
+            .iter()
+            .filter(|event| event.token() != WAKE)
+            .map(|event| {
+                let failed = event.is_error();
+                let mut mask = 0;
+                if failed || event.is_readable() || event.is_read_closed() {
+                    mask |= READABLE;
+                }
+                if failed || event.is_writable() || event.is_write_closed() {
+                    mask |= WRITABLE;
+                }
+                (event.token().0 as i32, mask)
+            })
+            .collect())
+    }
+}
+
+/// Per server: the hub of this process, once `--greenlets` has started one.
+#[derive(Default)]
+pub struct HubSlot {
+    current: Mutex<Option<Arc<HubCore>>>,
+}
+
+impl HubSlot {
+    pub fn set(&self, core: Arc<HubCore>) {
+        *lock(&self.current) = Some(core);
+    }
+
+    fn get(&self) -> Option<Arc<HubCore>> {
+        lock(&self.current)
+            .as_ref()
+            .filter(|core| core.is_open())
+            .cloned()
+    }
+}
+
+/// Plain connections to the hub when one runs in this process; everything else to `threads`.
+pub fn handoff(slot: Arc<HubSlot>, threads: Handoff) -> Handoff {
+    Arc::new(move |conn: Arc<ConnIo>, request: HttpRequest| {
+        if conn.is_tls() {
+            return threads(conn, request);
+        }
+        let item = match slot.get() {
+            Some(core) => match core.push((conn, request)) {
+                None => return,
+                Some(item) => item,
+            },
+            None => (conn, request),
+        };
+        threads(item.0, item.1)
+    })
+}
+
+/// Hubs alive, for the interpreter-exit cut.
+static LIVE_HUBS: Mutex<Vec<Weak<HubCore>>> = Mutex::new(Vec::new());
+
+pub fn close_hubs(limit: Duration) {
+    let hubs: Vec<Arc<HubCore>> = lock(&LIVE_HUBS).iter().filter_map(Weak::upgrade).collect();
+    for hub in hubs {
+        hub.close(limit);
+    }
+}
+
+#[pyclass(frozen, module = "pywebsocket3._native")]
+pub struct Hub {
+    pub(super) core: Arc<HubCore>,
+    /// `wait(fd, kind)` of the Python hub: switches to the hub greenlet until it may go on.
+    wait: Py<PyAny>,
+}
+
+impl Hub {
+    fn adopt(&self, py: Python<'_>, conn: &ConnIo) -> io::Result<()> {
+        let wait = self.wait.clone_ref(py);
+        let fd = conn.fd();
+        let waiter: Waiter = Box::new(move |kind| {
+            Python::attach(|py| {
+                wait.call1(py, (fd, kind as u8))
+                    .map(drop)
+                    .map_err(|err| io::Error::other(err.to_string()))
+            })
+        });
+        conn.make_cooperative(waiter)?;
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        self.core
+            .registry
+            .register(&mut SourceFd(&fd), Token(fd as usize), interest)
+    }
+}
+
+#[pymethods]
+impl Hub {
+    #[new]
+    fn new(wait: Py<PyAny>) -> PyResult<Self> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = Waker::new(poll.registry(), WAKE)?;
+        let core = Arc::new(HubCore {
+            pid: std::process::id(),
+            poll: Mutex::new(poll),
+            registry,
+            waker,
+            queue: Mutex::new(VecDeque::new()),
+            closed: AtomicBool::new(false),
+            inside: AtomicBool::new(false),
+        });
+        let mut live = lock(&LIVE_HUBS);
+        live.retain(|hub| hub.strong_count() > 0);
+        live.push(Arc::downgrade(&core));
+        Ok(Hub { core, wait })
+    }
+
+    /// Waits detached, at most `timeout` seconds, for sockets or new connections. Returns
+    /// `(connections, ready)`: `(connection, head, name)` for each connection handed over
+    /// (already cooperative and watched), `(fd, mask)` for each socket whose readiness
+    /// changed (1 readable, 2 writable; edge-triggered). None once the hub is closed.
+    fn poll(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<(Vec<NewConnection>, Ready)>> {
+        let core = &self.core;
+        if !core.is_open() {
+            return Ok(None);
+        }
+        let timeout = Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(Duration::ZERO);
+        core.inside.store(true, Ordering::Release);
+        let ready = py.detach(|| core.wait(timeout));
+        core.inside.store(false, Ordering::Release);
+        let ready = ready?;
+        if !core.is_open() {
+            return Ok(None);
+        }
+        let queued: Vec<Item> = lock(&core.queue).drain(..).collect();
+        let mut connections = Vec::with_capacity(queued.len());
+        for (conn, request) in queued {
+            match self.adopt(py, &conn) {
+                Ok(()) => {
+                    let name = thread_name(&conn);
+                    let head = RequestHead::new(py, request);
+                    connections.push((Connection { io: conn }, head, name));
+                }
+                Err(err) => {
+                    log::warn!("Cannot serve a connection on the hub: {err}");
+                    conn.finish();
+                }
+            }
+        }
+        Ok(Some((connections, ready)))
+    }
+
+    /// Stops watching the connection's socket (its handler has returned).
+    fn forget(&self, connection: &Connection) {
+        let fd = connection.io.fd();
+        let _ = self.core.registry.deregister(&mut SourceFd(&fd));
+    }
+
+    /// Connections still queued are ended; `poll` returns None from now on.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.core.close(Duration::from_secs(1)));
+    }
+}

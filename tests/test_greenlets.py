@@ -1,0 +1,165 @@
+"""--greenlets: every handler of a process runs as a greenlet on one hub thread.
+
+The rest of the suite runs these modes too (.ci/run repeats test_protocol, test_examples and
+test_handshake_wire with PYWEBSOCKET_TEST_SERVER_ARGS=--greenlets); this module checks what
+is particular to the hub: one thread for all connections, waits that never block the others,
+and the ways out (helper threads, shutdown, forked workers).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import pytest
+from conftest import (
+    EXAMPLES_DIR,
+    FIXTURE_HANDLERS,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_TEXT,
+    close_payload,
+    open_ws,
+    ws_connect,
+)
+
+pytest.importorskip("greenlet", reason="--greenlets needs the greenlet package")
+
+
+@pytest.fixture
+def hub_server(server_factory):
+    return server_factory(FIXTURE_HANDLERS, "--greenlets")
+
+
+def echo_once(port: int, text: bytes = b"ping") -> None:
+    with open_ws(port, "/echo") as conn:
+        conn.send_frame(OP_TEXT, text)
+        assert conn.recv_frame().payload == text
+
+
+def test_connections_share_the_hub_thread(hub_server):
+    echo_once(hub_server.port)
+    baseline = hub_server.threads()
+    conns = [open_ws(hub_server.port, "/echo") for _ in range(60)]
+    try:
+        for index, conn in enumerate(conns):
+            conn.send_frame(OP_TEXT, b"m%d" % index)
+        for index, conn in enumerate(conns):
+            assert conn.recv_frame().payload == b"m%d" % index
+        # Handler threads would add 60; the hub adds none (a spare thread or two at most).
+        assert hub_server.threads() <= baseline + 2
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def test_large_messages_on_many_connections_at_once(hub_server):
+    errors = []
+
+    def client(index: int) -> None:
+        try:
+            compression = "deflate" if index % 2 else None
+            with ws_connect(hub_server, "/echo", max_size=None, compression=compression) as ws:
+                for round_ in range(3):
+                    data = bytes([index, round_]) * (2 << 20)
+                    ws.send(data)
+                    assert ws.recv(timeout=30) == data
+                    text = f"{index}:{round_}:" + "é" * 100000
+                    ws.send(text)
+                    assert ws.recv(timeout=30) == text
+        except Exception as exc:  # noqa: BLE001 - reported below, per client
+            errors.append(f"client {index}: {exc!r}")
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    assert not any(t.is_alive() for t in threads)
+
+
+def test_reader_that_stops_reading_does_not_stall_the_others(hub_server):
+    count = 300  # ~19 MiB the handler wants to send: far more than the socket buffers hold
+    with open_ws(hub_server.port, f"/backpressure?run=hub&count={count}") as slow:
+        time.sleep(0.5)  # its handler is now waiting for room to write
+        started = time.monotonic()
+        for _ in range(20):
+            echo_once(hub_server.port, b"still served")
+        assert time.monotonic() - started < 5.0
+        with open_ws(hub_server.port, "/backpressure?status=hub") as status:
+            sent = int(status.recv_frame().payload)
+        assert 0 < sent < count
+        # Nothing the handler sent is lost or reordered once the reader reads again.
+        for index in range(count):
+            frame = slow.recv_frame()
+            assert frame.opcode == OP_BINARY
+            assert frame.payload[:4] == index.to_bytes(4, "big")
+            assert len(frame.payload) == 64 * 1024
+        done = slow.recv_frame()
+        assert (done.opcode, done.payload) == (OP_TEXT, b"done")
+
+
+def test_protocol_errors_close_one_connection_only(hub_server):
+    with open_ws(hub_server.port, "/echo") as bystander:
+        with open_ws(hub_server.port, "/echo") as bad:
+            bad.send_frame(OP_TEXT, b"x", rsv=4)
+            assert bad.recv_close()[0] == 1002
+        with open_ws(hub_server.port, "/echo") as bad:
+            bad.send_frame(OP_TEXT, b"\xff\xfe")
+            assert bad.recv_close()[0] == 1007
+        with open_ws(hub_server.port, "/tr_value_error") as failing:
+            # An exception in the handler drops the connection (as with handler threads).
+            assert failing.recv_frame().payload == b"started"
+            failing.expect_eof()
+        bystander.send_frame(OP_TEXT, b"fine")
+        assert bystander.recv_frame().payload == b"fine"
+
+
+def test_helper_thread_may_use_the_stream(hub_server):
+    # two_threads: a helper thread receives and answers while the handler sends ticks.
+    with open_ws(hub_server.port, "/two_threads") as conn:
+        conn.send_frame(OP_TEXT, b"a")
+        echoed, ticks = False, 0
+        while not echoed or ticks < 200:
+            frame = conn.recv_frame()
+            assert frame.opcode == OP_TEXT
+            if frame.payload == b"echo:a":
+                echoed = True
+            else:
+                assert frame.payload == b"tick:%d" % ticks
+                ticks += 1
+        conn.send_frame(OP_TEXT, b"stop")
+        assert conn.recv_frame().payload == b"finished"
+
+
+def test_sigterm_closes_1001_and_exits_0(server_factory):
+    server = server_factory(FIXTURE_HANDLERS, "--greenlets", "--shutdown-timeout", "5")
+    clients = [open_ws(server.port, "/echo") for _ in range(5)]
+    try:
+        for conn in clients:
+            conn.send_frame(OP_TEXT, b"before")
+            assert conn.recv_frame().payload == b"before"
+        server.proc.send_signal(signal.SIGTERM)
+        for conn in clients:
+            assert conn.recv_close()[0] == 1001
+            conn.send_frame(OP_CLOSE, close_payload(1001))
+        assert server.proc.wait(timeout=10) == 0
+    finally:
+        for conn in clients:
+            conn.close()
+
+
+def test_forked_workers_each_run_a_hub(server_factory):
+    server = server_factory(EXAMPLES_DIR, "--greenlets", "--workers", "2")
+    conns = [open_ws(server.port, "/echo") for _ in range(16)]
+    try:
+        for index, conn in enumerate(conns):
+            conn.send_frame(OP_TEXT, b"w%d" % index)
+        for index, conn in enumerate(conns):
+            assert conn.recv_frame().payload == b"w%d" % index
+    finally:
+        for conn in conns:
+            conn.close()
+    assert server.stop() == 0
