@@ -4,6 +4,7 @@
 # watch it. Usage: bench/profile.sh [SECONDS] [loadclient echo options...]
 #   bench/profile.sh 10 --conns 10 --size 16            # the 10 x 16 B case
 #   bench/profile.sh 10 --conns 10 --size 1024 --inflight 16
+# SERVER_ARGS adds server options (SERVER_ARGS=--greenlets profiles the hub).
 # Needs: perf (apt-get install linux-perf), py-spy (pip install py-spy) in the PATH or venv.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -14,7 +15,7 @@ out="${OUT:-$(mktemp -d /tmp/bench-profile-XXXXXX)}"
 cargo build --release -q --manifest-path "$here/loadclient/Cargo.toml"
 port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 taskset -c 0 "$python" -m pywebsocket3.standalone -p "$port" -H 127.0.0.1 \
-    -d "$here/servers" -w "$here/servers" >"$out/server.log" 2>&1 &
+    -d "$here/servers" -w "$here/servers" ${SERVER_ARGS:-} >"$out/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 100); do

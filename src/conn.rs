@@ -65,6 +65,9 @@ pub struct ConnIo {
     /// Set when a greenlet on the hub serves this connection (`cooperative`): the socket is
     /// non-blocking and every wait goes through the waiter instead of blocking the thread.
     cooperative: OnceLock<Waiter>,
+    /// A cooperative read came back short: the socket was empty then, so the next read waits
+    /// for readiness first instead of spending a syscall on "would block".
+    drained: AtomicBool,
 }
 
 pub type FinishHook = Box<dyn FnOnce() + Send>;
@@ -132,6 +135,7 @@ impl ConnIo {
             write_coalescing: AtomicBool::new(true),
             on_finish: Mutex::new(None),
             cooperative: OnceLock::new(),
+            drained: AtomicBool::new(false),
         })
     }
 
@@ -362,12 +366,19 @@ impl ConnIo {
 impl ConnIo {
     /// One read; on the hub, "would block" waits for the greenlet's turn and tries again.
     fn read_socket(&self, stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(waiter) = self.cooperative.get() else {
+            return read_retrying(stream, buf);
+        };
+        if self.drained.swap(false, Ordering::Relaxed) {
+            waiter(Wait::Readable)?;
+        }
         loop {
             match read_retrying(stream, buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match self.cooperative.get() {
-                    Some(waiter) => waiter(Wait::Readable)?,
-                    None => return Err(e),
-                },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => waiter(Wait::Readable)?,
+                Ok(n) => {
+                    self.drained.store(n > 0 && n < buf.len(), Ordering::Relaxed);
+                    return Ok(n);
+                }
                 other => return other,
             }
         }

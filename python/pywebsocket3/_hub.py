@@ -11,8 +11,6 @@ anything else stalls every connection of the process. TLS connections still get
 handler threads. Needs the ``greenlet`` package (``pip install pywebsocket-rs[greenlet]``).
 """
 
-import collections
-import functools
 import logging
 import os
 import select
@@ -23,12 +21,7 @@ from pywebsocket3 import _native
 
 # What a cooperative connection waits for (conn::cooperative::Wait).
 _READABLE = 0
-_WRITABLE = 1
 _YIELD = 2
-# Readiness bits of Hub.poll.
-_READY_READ = 1
-_READY_WRITE = 2
-_IDLE_POLL_SECONDS = 5.0
 
 _logger = logging.getLogger("pywebsocket3.websocket_server.WebSocketServer")
 
@@ -55,17 +48,19 @@ def _wait_blocking(fd, kind):
 
 
 class Hub:
-    """One hub thread per process; ``on_websocket(connection, head)`` runs in a greenlet."""
+    """One hub thread per process; ``on_websocket(connection, head)`` runs in a greenlet.
+
+    The loop and the scheduling are native (``_native.Hub.run``); this class starts the
+    thread and runs each handler.
+    """
 
     def __init__(self, on_websocket):
-        self._greenlet = import_greenlet()
+        greenlet = import_greenlet()
         self._on_websocket = on_websocket
-        self.native = _native.Hub(self._wait)
+        self.native = _native.Hub(
+            greenlet.getcurrent, _wait_blocking, greenlet.greenlet, self._serve
+        )
         self.pid = os.getpid()
-        self._waiting = {}
-        self._runnable = collections.deque()
-        self._loop = None
-        self._ident = None
         self._thread = threading.Thread(target=self._run, name="pywebsocket3-hub", daemon=True)
 
     def start(self):
@@ -78,35 +73,10 @@ class Hub:
             self._thread.join(timeout=2.0)
 
     def _run(self):
-        self._loop = self._greenlet.getcurrent()
-        self._ident = threading.get_ident()
-        waiting = self._waiting
-        runnable = self._runnable
-        poll = self.native.poll
-        new_greenlet = self._greenlet.greenlet
-        while True:
-            batch = poll(0.0 if runnable else _IDLE_POLL_SECONDS)
-            if batch is None:
-                return
-            connections, ready = batch
-            for fd, mask in ready:
-                if mask & _READY_READ:
-                    parked = waiting.pop((fd, _READABLE), None)
-                    if parked is not None:
-                        runnable.append(parked)
-                if mask & _READY_WRITE:
-                    parked = waiting.pop((fd, _WRITABLE), None)
-                    if parked is not None:
-                        runnable.append(parked)
-            for connection, head, _name in connections:
-                runnable.append(new_greenlet(functools.partial(self._serve, connection, head)))
-            # Those that yield now run after the next poll, so nobody starves the sockets.
-            for _ in range(len(runnable)):
-                handler = runnable.popleft()
-                try:
-                    handler.switch()
-                except BaseException:
-                    _logger.exception("Handler greenlet ended with an error")
+        try:
+            self.native.run()
+        except Exception:
+            _logger.exception("The greenlet hub stopped")
 
     def _serve(self, connection, head):
         try:
@@ -116,15 +86,3 @@ class Hub:
         finally:
             self.native.forget(connection)
             connection._finish()
-
-    def _wait(self, fd, kind):
-        """Called by a cooperative connection instead of blocking (with the GIL held)."""
-        current = self._greenlet.getcurrent()
-        if current is self._loop or threading.get_ident() != self._ident:
-            _wait_blocking(fd, kind)
-            return
-        if kind == _YIELD:
-            self._runnable.append(current)
-        else:
-            self._waiting[(fd, kind)] = current
-        self._loop.switch()

@@ -144,18 +144,22 @@ class HandlerPool:
         threads wait already, or at interpreter exit. Waits without the GIL."""
 
 class Hub:
-    """The native half of the --greenlets hub (pywebsocket3._hub): one epoll set per process.
-
-    ``wait(fd, kind)`` (kind 0 readable, 1 writable, 2 yield) is called by a cooperative
-    connection, with the GIL held, wherever a threaded one would block.
+    """The native half of the --greenlets hub (pywebsocket3._hub): one epoll set per process,
+    the loop and the scheduler. Cooperative connections park their greenlet here wherever a
+    threaded connection would block; callers on other threads use ``wait_blocking(fd, kind)``
+    (kind 0 readable, 1 writable, 2 yield) instead.
     """
 
-    def __init__(self, wait: Callable[[int, int], None]) -> None: ...
-    def poll(
-        self, timeout: float
-    ) -> Optional[tuple[list[tuple[Connection, RequestHead, str]], list[tuple[int, int]]]]:
-        """Wait (GIL released) up to ``timeout``: connections handed over, now cooperative,
-        and ``(fd, mask)`` readiness changes (1 readable, 2 writable). None once closed."""
+    def __init__(
+        self,
+        getcurrent: Callable[[], object],
+        wait_blocking: Callable[[int, int], None],
+        greenlet_type: type,
+        serve: Callable[[Connection, RequestHead], None],
+    ) -> None: ...
+    def run(self) -> None:
+        """The loop, on the hub thread, until ``close``: each new connection gets a greenlet
+        running ``serve(connection, head)``. Waits for sockets without the GIL."""
 
     def forget(self, connection: Connection) -> None:
         """Stop watching the connection's socket (its handler has returned)."""

@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use super::ConnIo;
 
 /// What a cooperative connection waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Wait {
     Readable = 0,

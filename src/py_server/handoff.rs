@@ -178,7 +178,7 @@ impl HandlerPool {
     }
 }
 
-pub(super) fn thread_name(io: &ConnIo) -> String {
+fn thread_name(io: &ConnIo) -> String {
     let peer = io.meta.remote_addr.map(|a| a.to_string());
     format!("ws {}", peer.unwrap_or_default())
 }

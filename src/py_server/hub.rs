@@ -1,7 +1,7 @@
 //! The greenlet hub (`--greenlets`): one Python thread per process runs every WebSocket
 //! handler as a greenlet (`pywebsocket3._hub`). This is its native half: one epoll set for
-//! the sockets of all its connections, the queue the acceptor hands connections to, and the
-//! waiter each connection calls instead of blocking (`conn::cooperative`). TLS connections,
+//! the sockets of all its connections, the queue the acceptor hands connections to, the loop,
+//! and the waiter each connection calls instead of blocking (`conn::cooperative`, `scheduler`). TLS connections,
 //! and every connection of a process whose hub is not running, go to handler threads.
 
 use std::collections::VecDeque;
@@ -13,23 +13,27 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 
-use super::handoff::thread_name;
 use super::RequestHead;
 use crate::conn::{ConnIo, Connection, Waiter};
 use crate::http_head::HttpRequest;
 use crate::server::Handoff;
 
+mod scheduler;
+use scheduler::Scheduler;
+
 const WAKE: Token = Token(usize::MAX);
 const EVENTS_PER_POLL: usize = 1024;
+/// How long an idle hub sleeps in epoll (new connections and `close` wake it earlier).
+const IDLE_POLL: Duration = Duration::from_secs(5);
 
-/// Readiness bits of `Hub.poll`'s `(fd, mask)` pairs.
+/// Readiness bits of `HubCore::wait`'s `(fd, mask)` pairs.
 const READABLE: u8 = 1;
 const WRITABLE: u8 = 2;
 
 type Item = (Arc<ConnIo>, HttpRequest);
 type Ready = Vec<(i32, u8)>;
-type NewConnection = (Connection, RequestHead, String);
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -158,33 +162,53 @@ pub fn close_hubs(limit: Duration) {
 #[pyclass(frozen, module = "pywebsocket3._native")]
 pub struct Hub {
     pub(super) core: Arc<HubCore>,
-    /// `wait(fd, kind)` of the Python hub: switches to the hub greenlet until it may go on.
-    wait: Py<PyAny>,
+    scheduler: Arc<Scheduler>,
+    /// `greenlet.greenlet`, and `serve(connection, head)`, which every new greenlet runs.
+    greenlet_type: Py<PyAny>,
+    serve: Py<PyAny>,
 }
 
 impl Hub {
-    fn adopt(&self, py: Python<'_>, conn: &ConnIo) -> io::Result<()> {
-        let wait = self.wait.clone_ref(py);
+    fn adopt(&self, conn: &ConnIo) -> io::Result<()> {
+        let scheduler = Arc::clone(&self.scheduler);
         let fd = conn.fd();
-        let waiter: Waiter = Box::new(move |kind| {
-            Python::attach(|py| {
-                wait.call1(py, (fd, kind as u8))
-                    .map(drop)
-                    .map_err(|err| io::Error::other(err.to_string()))
-            })
-        });
+        let waiter: Waiter =
+            Box::new(move |kind| Python::attach(|py| scheduler.wait(py, fd, kind)));
         conn.make_cooperative(waiter)?;
         let interest = Interest::READABLE | Interest::WRITABLE;
         self.core
             .registry
             .register(&mut SourceFd(&fd), Token(fd as usize), interest)
     }
+
+    /// Connections the acceptor handed over since the last turn each get a greenlet.
+    fn spawn_queued(&self, py: Python<'_>) -> PyResult<()> {
+        let queued: Vec<Item> = lock(&self.core.queue).drain(..).collect();
+        for (conn, request) in queued {
+            if let Err(err) = self.adopt(&conn) {
+                log::warn!("Cannot serve a connection on the hub: {err}");
+                conn.finish();
+                continue;
+            }
+            let greenlet = self.greenlet_type.call1(py, (self.serve.clone_ref(py),))?;
+            let connection = Py::new(py, Connection { io: conn })?;
+            let head = Py::new(py, RequestHead::new(py, request))?;
+            let args = PyTuple::new(py, [connection.into_any(), head.into_any()])?;
+            self.scheduler.spawn(greenlet, args.unbind());
+        }
+        Ok(())
+    }
 }
 
 #[pymethods]
 impl Hub {
     #[new]
-    fn new(wait: Py<PyAny>) -> PyResult<Self> {
+    fn new(
+        getcurrent: Py<PyAny>,
+        wait_blocking: Py<PyAny>,
+        greenlet_type: Py<PyAny>,
+        serve: Py<PyAny>,
+    ) -> PyResult<Self> {
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
         let waker = Waker::new(poll.registry(), WAKE)?;
@@ -200,51 +224,49 @@ impl Hub {
         let mut live = lock(&LIVE_HUBS);
         live.retain(|hub| hub.strong_count() > 0);
         live.push(Arc::downgrade(&core));
-        Ok(Hub { core, wait })
+        Ok(Hub {
+            core,
+            scheduler: Arc::new(Scheduler::new(getcurrent, wait_blocking)),
+            greenlet_type,
+            serve,
+        })
     }
 
-    /// Waits detached, at most `timeout` seconds, for sockets or new connections. Returns
-    /// `(connections, ready)`: `(connection, head, name)` for each connection handed over
-    /// (already cooperative and watched), `(fd, mask)` for each socket whose readiness
-    /// changed (1 readable, 2 writable; edge-triggered). None once the hub is closed.
-    fn poll(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<(Vec<NewConnection>, Ready)>> {
+    /// The hub's loop, on its own thread, until `close`: wait (detached) for sockets and
+    /// new connections, then run every greenlet that may go on.
+    fn run(&self, py: Python<'_>) -> PyResult<()> {
+        self.scheduler.start(py)?;
         let core = &self.core;
-        if !core.is_open() {
-            return Ok(None);
-        }
-        let timeout = Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(Duration::ZERO);
-        core.inside.store(true, Ordering::Release);
-        let ready = py.detach(|| core.wait(timeout));
-        core.inside.store(false, Ordering::Release);
-        let ready = ready?;
-        if !core.is_open() {
-            return Ok(None);
-        }
-        let queued: Vec<Item> = lock(&core.queue).drain(..).collect();
-        let mut connections = Vec::with_capacity(queued.len());
-        for (conn, request) in queued {
-            match self.adopt(py, &conn) {
-                Ok(()) => {
-                    let name = thread_name(&conn);
-                    let head = RequestHead::new(py, request);
-                    connections.push((Connection { io: conn }, head, name));
-                }
-                Err(err) => {
-                    log::warn!("Cannot serve a connection on the hub: {err}");
-                    conn.finish();
-                }
+        while core.is_open() {
+            let timeout = if self.scheduler.has_runnable() {
+                Duration::ZERO
+            } else {
+                IDLE_POLL
+            };
+            core.inside.store(true, Ordering::Release);
+            let ready = py.detach(|| core.wait(timeout));
+            core.inside.store(false, Ordering::Release);
+            if !core.is_open() {
+                break;
             }
+            for (fd, mask) in ready? {
+                self.scheduler
+                    .ready(fd, mask & READABLE != 0, mask & WRITABLE != 0);
+            }
+            self.spawn_queued(py)?;
+            self.scheduler.run_batch(py);
         }
-        Ok(Some((connections, ready)))
+        Ok(())
     }
 
     /// Stops watching the connection's socket (its handler has returned).
     fn forget(&self, connection: &Connection) {
         let fd = connection.io.fd();
+        self.scheduler.forget(fd);
         let _ = self.core.registry.deregister(&mut SourceFd(&fd));
     }
 
-    /// Connections still queued are ended; `poll` returns None from now on.
+    /// Connections still queued are ended; `run` returns soon after.
     fn close(&self, py: Python<'_>) {
         py.detach(|| self.core.close(Duration::from_secs(1)));
     }

@@ -1,0 +1,152 @@
+//! Which greenlet runs next on the hub. A greenlet that must wait parks itself here, keyed by
+//! its socket and what it waits for, and switches to the hub's loop greenlet; the loop moves
+//! it to the run queue when epoll reports that readiness, and switches back into it.
+//!
+//! All of this runs on the hub thread with the GIL held; the mutex only makes the state
+//! `Sync` for pyo3 and is never held across a switch.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::thread::{self, ThreadId};
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use crate::conn::Wait;
+
+/// A greenlet to switch into, with the arguments of its first switch (a new handler).
+type Runnable = (Py<PyAny>, Option<Py<PyTuple>>);
+
+#[derive(Default)]
+struct State {
+    /// The hub thread and its loop greenlet, once `Hub.run` has started.
+    thread: Option<ThreadId>,
+    loop_greenlet: Option<Py<PyAny>>,
+    waiting: HashMap<(i32, Wait), Py<PyAny>>,
+    /// Sockets that became readable while their greenlet was busy: its next wait for them
+    /// returns at once (a connection reads without waiting only when it may find data).
+    unclaimed: HashSet<i32>,
+    runnable: VecDeque<Runnable>,
+}
+
+pub struct Scheduler {
+    state: Mutex<State>,
+    /// `greenlet.getcurrent`.
+    getcurrent: Py<PyAny>,
+    /// `wait(fd, kind)` for callers that are not hub greenlets (a handler's helper thread):
+    /// blocks that thread without the GIL.
+    wait_blocking: Py<PyAny>,
+}
+
+impl Scheduler {
+    pub fn new(getcurrent: Py<PyAny>, wait_blocking: Py<PyAny>) -> Self {
+        Scheduler {
+            state: Mutex::new(State::default()),
+            getcurrent,
+            wait_blocking,
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Called on the hub thread by `Hub.run`, before its loop.
+    pub fn start(&self, py: Python<'_>) -> PyResult<()> {
+        let current = self.getcurrent.bind(py).call0()?;
+        let mut state = self.state();
+        state.thread = Some(thread::current().id());
+        state.loop_greenlet = Some(current.unbind());
+        Ok(())
+    }
+
+    pub fn spawn(&self, greenlet: Py<PyAny>, args: Py<PyTuple>) {
+        self.state().runnable.push_back((greenlet, Some(args)));
+    }
+
+    pub fn has_runnable(&self) -> bool {
+        !self.state().runnable.is_empty()
+    }
+
+    /// Epoll said `fd` is readable and/or writable: its parked greenlet may run.
+    pub fn ready(&self, fd: i32, readable: bool, writable: bool) {
+        let mut state = self.state();
+        if readable {
+            match state.waiting.remove(&(fd, Wait::Readable)) {
+                Some(greenlet) => state.runnable.push_back((greenlet, None)),
+                None => {
+                    state.unclaimed.insert(fd);
+                }
+            }
+        }
+        if writable {
+            if let Some(greenlet) = state.waiting.remove(&(fd, Wait::Writable)) {
+                state.runnable.push_back((greenlet, None));
+            }
+        }
+    }
+
+    pub fn forget(&self, fd: i32) {
+        self.state().unclaimed.remove(&fd);
+    }
+
+    /// Runs every greenlet that was runnable when called; those that yield meanwhile wait
+    /// for the next turn, after the next poll, so nobody starves the sockets.
+    pub fn run_batch(&self, py: Python<'_>) {
+        let count = self.state().runnable.len();
+        for _ in 0..count {
+            let Some((greenlet, args)) = self.state().runnable.pop_front() else {
+                break;
+            };
+            let args = match args {
+                Some(args) => args.into_bound(py),
+                None => PyTuple::empty(py),
+            };
+            if let Err(err) = greenlet.bind(py).call_method1("switch", args) {
+                // The handler's own errors are logged by `_serve`; this is greenlet trouble.
+                err.print(py);
+            }
+        }
+    }
+
+    /// The waiter of every cooperative connection: park the current greenlet until `fd` is
+    /// ready (or, for `Yield`, until the others had a turn), and switch to the loop.
+    pub fn wait(&self, py: Python<'_>, fd: i32, kind: Wait) -> io::Result<()> {
+        let current = self.getcurrent.bind(py).call0().map_err(to_io)?;
+        let loop_greenlet = {
+            let mut state = self.state();
+            let on_hub = state.thread == Some(thread::current().id());
+            match &state.loop_greenlet {
+                Some(hub) if on_hub && !hub.bind(py).is(&current) => {}
+                _ => {
+                    drop(state);
+                    return self.wait_blocking(py, fd, kind);
+                }
+            }
+            match kind {
+                Wait::Yield => state.runnable.push_back((current.unbind(), None)),
+                Wait::Readable if state.unclaimed.remove(&fd) => return Ok(()),
+                Wait::Readable | Wait::Writable => {
+                    state.waiting.insert((fd, kind), current.unbind());
+                }
+            }
+            state.loop_greenlet.as_ref().map(|hub| hub.clone_ref(py))
+        };
+        if let Some(hub) = loop_greenlet {
+            hub.bind(py).call_method0("switch").map_err(to_io)?;
+        }
+        Ok(())
+    }
+
+    fn wait_blocking(&self, py: Python<'_>, fd: i32, kind: Wait) -> io::Result<()> {
+        self.wait_blocking
+            .call1(py, (fd, kind as u8))
+            .map(drop)
+            .map_err(to_io)
+    }
+}
+
+fn to_io(err: PyErr) -> io::Error {
+    io::Error::other(err.to_string())
+}
