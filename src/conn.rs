@@ -25,7 +25,7 @@ pub use coalesce::schedule_flush;
 use coalesce::Out;
 pub use cooperative::{Wait, Waiter};
 pub use py::{register, Connection};
-use sockets::{encrypt, next_chunk, read_retrying, resize_for_read, write_cooperative};
+use sockets::{encrypt, next_chunk, read_retrying, resize_for_read};
 
 /// Read sizes adapt between these: an idle connection holds a small buffer, a busy one reads
 /// big chunks (thousands of idle connections must not cost 64 KiB each).
@@ -198,11 +198,7 @@ impl ConnIo {
             self.websocket_open.store(true, Ordering::Relaxed);
         }
         match &self.tls {
-            // Coalescing is off on the hub, so nothing is ever held back there.
-            None => match self.cooperative.get() {
-                Some(waiter) => write_cooperative(&out.stream, data, waiter)?,
-                None => out.write_with_pending(data)?,
-            },
+            None => out.write_with_pending(data, self.cooperative.get())?,
             Some(tls) => {
                 let mut socket: &TcpStream = &out.stream;
                 for chunk in data.chunks(TLS_WRITE_CHUNK) {

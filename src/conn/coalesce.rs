@@ -14,8 +14,16 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use super::head_watch::HeadWatch;
-use super::sockets::send_nonblocking;
-use super::ConnIo;
+use super::sockets::{send_nonblocking, write_cooperative};
+use super::{ConnIo, Waiter};
+
+/// A blocking send, or on a cooperative connection one that waits by switching greenlets.
+fn send_all(stream: &TcpStream, data: &[u8], waiter: Option<&Waiter>) -> io::Result<()> {
+    match waiter {
+        Some(waiter) => write_cooperative(stream, data, waiter),
+        None => (&*stream).write_all(data),
+    }
+}
 
 /// Bytes held back per connection at most; a write that would pass it flushes everything.
 pub const MAX_PENDING: usize = 64 * 1024;
@@ -45,24 +53,25 @@ impl Out {
     }
 
     /// Writes the held bytes followed by `data`, in one send when they fit together.
-    pub fn write_with_pending(&mut self, data: &[u8]) -> io::Result<()> {
+    /// `waiter`: the connection is cooperative (its socket is non-blocking).
+    pub fn write_with_pending(&mut self, data: &[u8], waiter: Option<&Waiter>) -> io::Result<()> {
         if self.pending.is_empty() {
-            return (&*self.stream).write_all(data);
+            return send_all(&self.stream, data, waiter);
         }
         if self.pending.len() + data.len() <= MAX_PENDING {
             self.pending.extend_from_slice(data);
-            return self.flush();
+            return self.flush(waiter);
         }
-        self.flush()?;
-        (&*self.stream).write_all(data)
+        self.flush(waiter)?;
+        send_all(&self.stream, data, waiter)
     }
 
     /// Writes the held bytes, blocking like any send; they are dropped on error.
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub fn flush(&mut self, waiter: Option<&Waiter>) -> io::Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let result = (&*self.stream).write_all(&self.pending);
+        let result = send_all(&self.stream, &self.pending, waiter);
         self.clear();
         result
     }
@@ -132,7 +141,7 @@ impl ConnIo {
     /// Writes held bytes if the writer is free (before the reader blocks on the socket).
     pub(super) fn flush_held(&self) -> io::Result<()> {
         match self.writer.try_lock() {
-            Ok(mut out) => out.flush(),
+            Ok(mut out) => out.flush(self.cooperative.get()),
             Err(_) => Ok(()),
         }
     }

@@ -97,7 +97,7 @@ impl ConnIo {
         let deadline = Instant::now() + FINISH_FLUSH_WAIT;
         loop {
             if let Ok(mut out) = self.writer.try_lock() {
-                let _ = out.flush();
+                let _ = out.flush(self.cooperative.get());
                 break;
             }
             if Instant::now() >= deadline {

@@ -27,8 +27,6 @@ impl ConnIo {
         if self.tls.is_some() {
             return Err(io::Error::other("TLS connections stay on handler threads"));
         }
-        // Replies are written at once: no flusher thread may write behind the hub's back.
-        self.set_write_coalescing(false);
         self.control.set_nonblocking(true)?;
         self.cooperative
             .set(waiter)

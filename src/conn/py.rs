@@ -88,13 +88,22 @@ impl Connection {
     /// Shut the socket down (after a TLS close_notify); blocked reads and writes return.
     fn close(&self, py: Python<'_>) {
         let io = Arc::clone(&self.io);
-        py.detach(move || io.close());
+        if io.is_cooperative() {
+            io.close();
+        } else {
+            py.detach(move || io.close());
+        }
     }
 
     /// Called by the handler thread once `on_websocket` returned: close and free the slot.
     fn _finish(&self, py: Python<'_>) {
         let io = Arc::clone(&self.io);
-        py.detach(move || io.finish());
+        // On the hub it stays attached: flushing held replies may switch greenlets.
+        if io.is_cooperative() {
+            io.finish();
+        } else {
+            py.detach(move || io.finish());
+        }
     }
 }
 
