@@ -220,6 +220,8 @@ impl ConnIo {
         }
         // About to wait for the peer: replies held back for this moment go out first.
         self.flush_held()?;
+        // On the hub, wait here rather than deeper down: a shallower stack is cheaper to switch.
+        self.wait_if_drained()?;
         reader.pos = 0;
         let result = match &self.tls {
             // A quiet connection waits without a heap buffer: idle ones must stay small.
@@ -365,18 +367,25 @@ impl ConnIo {
         let Some(waiter) = self.cooperative.get() else {
             return read_retrying(stream, buf);
         };
-        if self.drained.swap(false, Ordering::Relaxed) {
-            waiter(Wait::Readable)?;
-        }
+        self.wait_if_drained()?;
         loop {
             match read_retrying(stream, buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => waiter(Wait::Readable)?,
                 Ok(n) => {
-                    self.drained.store(n > 0 && n < buf.len(), Ordering::Relaxed);
+                    self.drained
+                        .store(n > 0 && n < buf.len(), Ordering::Relaxed);
                     return Ok(n);
                 }
                 other => return other,
             }
+        }
+    }
+
+    /// After a short cooperative read: wait for readiness before reading again.
+    fn wait_if_drained(&self) -> io::Result<()> {
+        match self.cooperative.get() {
+            Some(waiter) if self.drained.swap(false, Ordering::Relaxed) => waiter(Wait::Readable),
+            _ => Ok(()),
         }
     }
 

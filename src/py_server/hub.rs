@@ -237,7 +237,7 @@ impl Hub {
     fn run(&self, py: Python<'_>) -> PyResult<()> {
         self.scheduler.start(py)?;
         let core = &self.core;
-        while core.is_open() {
+        while !core.closed.load(Ordering::Acquire) {
             let timeout = if self.scheduler.has_runnable() {
                 Duration::ZERO
             } else {
@@ -246,7 +246,7 @@ impl Hub {
             core.inside.store(true, Ordering::Release);
             let ready = py.detach(|| core.wait(timeout));
             core.inside.store(false, Ordering::Release);
-            if !core.is_open() {
+            if core.closed.load(Ordering::Acquire) {
                 break;
             }
             for (fd, mask) in ready? {

@@ -10,6 +10,7 @@ use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread::{self, ThreadId};
 
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -23,6 +24,8 @@ struct State {
     /// The hub thread and its loop greenlet, once `Hub.run` has started.
     thread: Option<ThreadId>,
     loop_greenlet: Option<Py<PyAny>>,
+    /// Its bound `switch`, looked up once.
+    loop_switch: Option<Py<PyAny>>,
     waiting: HashMap<(i32, Wait), Py<PyAny>>,
     /// Sockets that became readable while their greenlet was busy: its next wait for them
     /// returns at once (a connection reads without waiting only when it may find data).
@@ -55,9 +58,11 @@ impl Scheduler {
     /// Called on the hub thread by `Hub.run`, before its loop.
     pub fn start(&self, py: Python<'_>) -> PyResult<()> {
         let current = self.getcurrent.bind(py).call0()?;
+        let switch = current.getattr(intern!(py, "switch"))?;
         let mut state = self.state();
         state.thread = Some(thread::current().id());
         state.loop_greenlet = Some(current.unbind());
+        state.loop_switch = Some(switch.unbind());
         Ok(())
     }
 
@@ -103,7 +108,7 @@ impl Scheduler {
                 Some(args) => args.into_bound(py),
                 None => PyTuple::empty(py),
             };
-            if let Err(err) = greenlet.bind(py).call_method1("switch", args) {
+            if let Err(err) = greenlet.bind(py).call_method1(intern!(py, "switch"), args) {
                 // The handler's own errors are logged by `_serve`; this is greenlet trouble.
                 err.print(py);
             }
@@ -114,7 +119,7 @@ impl Scheduler {
     /// ready (or, for `Yield`, until the others had a turn), and switch to the loop.
     pub fn wait(&self, py: Python<'_>, fd: i32, kind: Wait) -> io::Result<()> {
         let current = self.getcurrent.bind(py).call0().map_err(to_io)?;
-        let loop_greenlet = {
+        let loop_switch = {
             let mut state = self.state();
             let on_hub = state.thread == Some(thread::current().id());
             match &state.loop_greenlet {
@@ -131,10 +136,13 @@ impl Scheduler {
                     state.waiting.insert((fd, kind), current.unbind());
                 }
             }
-            state.loop_greenlet.as_ref().map(|hub| hub.clone_ref(py))
+            state
+                .loop_switch
+                .as_ref()
+                .map(|switch| switch.clone_ref(py))
         };
-        if let Some(hub) = loop_greenlet {
-            hub.bind(py).call_method0("switch").map_err(to_io)?;
+        if let Some(switch) = loop_switch {
+            switch.bind(py).call0().map_err(to_io)?;
         }
         Ok(())
     }
