@@ -8,7 +8,10 @@ and the ways out (helper threads, shutdown, forked workers).
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -163,3 +166,20 @@ def test_forked_workers_each_run_a_hub(server_factory):
         for conn in conns:
             conn.close()
     assert server.stop() == 0
+
+
+def test_without_the_greenlet_package_start_up_fails_clearly(tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "greenlet.py").write_text("raise ImportError('greenlet is not installed')\n")
+    env = dict(os.environ, PYTHONPATH=str(blocker))
+    result = subprocess.run(
+        [sys.executable, "-m", "pywebsocket3.standalone", "-H", "127.0.0.1", "-p", "0"]
+        + ["-d", str(FIXTURE_HANDLERS), "--greenlets"],
+        capture_output=True,
+        timeout=30,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1
+    assert b"--greenlets needs the greenlet package" in result.stderr
