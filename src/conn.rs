@@ -381,8 +381,9 @@ impl ConnIo {
         }
     }
 
-    /// After a short cooperative read: wait for readiness before reading again.
-    fn wait_if_drained(&self) -> io::Result<()> {
+    /// After a short cooperative read: wait for readiness before reading again (a no-op on
+    /// threaded connections).
+    pub fn wait_if_drained(&self) -> io::Result<()> {
         match self.cooperative.get() {
             Some(waiter) if self.drained.swap(false, Ordering::Relaxed) => waiter(Wait::Readable),
             _ => Ok(()),

@@ -237,6 +237,11 @@ impl Engine {
             }
             None => {
                 self.streak.store(0, Ordering::Relaxed);
+                if let Transport::Native(io) = &self.transport {
+                    // On the hub: wait for the peer here, where the stack is shallow (every
+                    // switch copies it), rather than deep inside the frame reader.
+                    io.wait_if_drained()?;
+                }
                 self.receive_with(py, |receiver, reader| receiver.receive(reader))?
             }
         };
