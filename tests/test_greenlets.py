@@ -57,6 +57,24 @@ def test_connections_share_the_hub_thread(hub_server):
             conn.close()
 
 
+def test_finished_greenlets_are_freed(hub_server):
+    def cycle(count: int) -> None:
+        for index in range(count):
+            with open_ws(hub_server.port, "/echo") as conn:
+                conn.send_frame(OP_TEXT, b"c%d" % index)
+                assert conn.recv_frame().payload == b"c%d" % index
+                conn.send_frame(OP_CLOSE, close_payload(1000))
+                assert conn.recv_close()[0] == 1000
+
+    cycle(200)
+    time.sleep(0.5)
+    rss_after_warmup = hub_server.rss_kib()
+    cycle(1000)
+    time.sleep(0.5)
+    # A leaked greenlet keeps its saved stack, Python frames and connection (tens of KiB each).
+    assert hub_server.rss_kib() - rss_after_warmup < 4 * 1024
+
+
 def test_large_messages_on_many_connections_at_once(hub_server):
     errors = []
 

@@ -229,8 +229,11 @@ def test_shutdown_sends_going_away_and_waits(make_server, path):
         return
     with late:
         late.sendall(b"GET /nothere HTTP/1.1\r\n\r\n")
-        with pytest.raises(socket.timeout):
-            late.recv(10)
+        # No answer: silence, or the queued connection ended when the last copy closed.
+        try:
+            assert late.recv(10) == b""
+        except (socket.timeout, ConnectionResetError):
+            pass
 
 
 def test_shutdown_cuts_handlers_that_do_not_return(make_server):
