@@ -1,8 +1,8 @@
 """--greenlets: every handler of a process runs as a greenlet on one hub thread.
 
-The rest of the suite runs these modes too (.ci/run repeats test_protocol, test_examples and
-test_handshake_wire with PYWEBSOCKET_TEST_SERVER_ARGS=--greenlets); this module checks what
-is particular to the hub: one thread for all connections, waits that never block the others,
+Much of the rest of the suite runs in this mode too (.ci/run repeats the protocol, examples,
+handshake, coalescing, limits, handler and Autobahn core suites with
+PYWEBSOCKET_TEST_SERVER_ARGS=--greenlets); this module checks what is particular to the hub: one thread for all connections, waits that never block the others,
 and the ways out (helper threads, shutdown, forked workers).
 """
 

@@ -186,11 +186,13 @@ class WebSocketServer:
         )
         self._config = _native_config(options)
         self._dynamic = _dynamic_config(options)
-        self._on_websocket = WebSocketRequestHandler(self)
-        self._native = _native.Server(self._config, self._on_websocket)
         self._hub = None
         if getattr(options, "greenlets", False):
+            # Before binding: a missing package fails first, and the import (slow on a cold
+            # cache) does not widen the time between listening and serving.
             _hub.import_greenlet()
+        self._on_websocket = WebSocketRequestHandler(self)
+        self._native = _native.Server(self._config, self._on_websocket)
         self._resources = None
         self._resources_lock = threading.Lock()
         options.dispatcher.add_resource_listener(self._set_resources)
