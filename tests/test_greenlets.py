@@ -2,8 +2,9 @@
 
 Much of the rest of the suite runs in this mode too (.ci/run repeats the protocol, examples,
 handshake, coalescing, limits, handler and Autobahn core suites with
-PYWEBSOCKET_TEST_SERVER_ARGS=--greenlets); this module checks what is particular to the hub: one thread for all connections, waits that never block the others,
-and the ways out (helper threads, shutdown, forked workers).
+PYWEBSOCKET_TEST_SERVER_ARGS=--greenlets); this module checks what is particular to the
+hub: one thread for all connections, waits that never block the others, and the ways out
+(helper threads, shutdown, forked workers).
 """
 
 from __future__ import annotations
