@@ -4,13 +4,12 @@ Much of the rest of the suite runs in this mode too (.ci/run repeats the protoco
 handshake, coalescing, limits, handler and Autobahn core suites with
 PYWEBSOCKET_TEST_SERVER_ARGS=--greenlets); this module checks what is particular to the
 hub: one thread for all connections, waits that never block the others, and the ways out
-(helper threads, shutdown, forked workers).
+(helper threads, forked workers).
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -42,15 +41,21 @@ def echo_once(port: int, text: bytes = b"ping") -> None:
         assert conn.recv_frame().payload == text
 
 
+def echo_on_all(port: int, count: int) -> list:
+    """`count` open connections, each having echoed one message (sent to all first)."""
+    conns = [open_ws(port, "/echo") for _ in range(count)]
+    for index, conn in enumerate(conns):
+        conn.send_frame(OP_TEXT, b"m%d" % index)
+    for index, conn in enumerate(conns):
+        assert conn.recv_frame().payload == b"m%d" % index
+    return conns
+
+
 def test_connections_share_the_hub_thread(hub_server):
     echo_once(hub_server.port)
     baseline = hub_server.threads()
-    conns = [open_ws(hub_server.port, "/echo") for _ in range(60)]
+    conns = echo_on_all(hub_server.port, 60)
     try:
-        for index, conn in enumerate(conns):
-            conn.send_frame(OP_TEXT, b"m%d" % index)
-        for index, conn in enumerate(conns):
-            assert conn.recv_frame().payload == b"m%d" % index
         # Handler threads would add 60; the hub adds none (a spare thread or two at most).
         assert hub_server.threads() <= baseline + 2
     finally:
@@ -156,34 +161,10 @@ def test_helper_thread_may_use_the_stream(hub_server):
         assert conn.recv_frame().payload == b"finished"
 
 
-def test_sigterm_closes_1001_and_exits_0(server_factory):
-    server = server_factory(FIXTURE_HANDLERS, "--greenlets", "--shutdown-timeout", "5")
-    clients = [open_ws(server.port, "/echo") for _ in range(5)]
-    try:
-        for conn in clients:
-            conn.send_frame(OP_TEXT, b"before")
-            assert conn.recv_frame().payload == b"before"
-        server.proc.send_signal(signal.SIGTERM)
-        for conn in clients:
-            assert conn.recv_close()[0] == 1001
-            conn.send_frame(OP_CLOSE, close_payload(1001))
-        assert server.proc.wait(timeout=10) == 0
-    finally:
-        for conn in clients:
-            conn.close()
-
-
 def test_forked_workers_each_run_a_hub(server_factory):
     server = server_factory(EXAMPLES_DIR, "--greenlets", "--workers", "2")
-    conns = [open_ws(server.port, "/echo") for _ in range(16)]
-    try:
-        for index, conn in enumerate(conns):
-            conn.send_frame(OP_TEXT, b"w%d" % index)
-        for index, conn in enumerate(conns):
-            assert conn.recv_frame().payload == b"w%d" % index
-    finally:
-        for conn in conns:
-            conn.close()
+    for conn in echo_on_all(server.port, 16):
+        conn.close()
     assert server.stop() == 0
 
 
