@@ -9,7 +9,7 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use rustls::ServerConnection;
@@ -358,53 +358,6 @@ impl ConnIo {
         let (used, value) = parse(&reader.buf[start..]);
         reader.pos = start + used.min(reader.buf.len() - start);
         Some(value)
-    }
-}
-
-impl ConnIo {
-    /// One read; on the hub, "would block" waits for the greenlet's turn and tries again.
-    fn read_socket(&self, stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(waiter) = self.cooperative.get() else {
-            return read_retrying(stream, buf);
-        };
-        self.wait_if_drained()?;
-        loop {
-            match read_retrying(stream, buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => waiter(Wait::Readable)?,
-                Ok(n) => {
-                    self.drained
-                        .store(n > 0 && n < buf.len(), Ordering::Relaxed);
-                    return Ok(n);
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// After a short cooperative read: wait for readiness before reading again (a no-op on
-    /// threaded connections).
-    pub fn wait_if_drained(&self) -> io::Result<()> {
-        match self.cooperative.get() {
-            Some(waiter) if self.drained.swap(false, Ordering::Relaxed) => waiter(Wait::Readable),
-            _ => Ok(()),
-        }
-    }
-
-    /// A blocking lock; on the hub a held lock is waited out by yielding, since its holder
-    /// may be another greenlet of this very thread.
-    fn lock_turn<'a, T>(&self, mutex: &'a Mutex<T>) -> io::Result<MutexGuard<'a, T>> {
-        let Some(waiter) = self.cooperative.get() else {
-            return lock(mutex);
-        };
-        loop {
-            match mutex.try_lock() {
-                Ok(guard) => return Ok(guard),
-                Err(TryLockError::Poisoned(_)) => {
-                    return Err(io::Error::other("connection lock poisoned"))
-                }
-                Err(TryLockError::WouldBlock) => waiter(Wait::Yield)?,
-            }
-        }
     }
 }
 

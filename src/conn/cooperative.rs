@@ -4,9 +4,13 @@
 //! socket is ready (or, for `Yield`, until the others had a turn).
 
 use std::io;
+use std::net::TcpStream;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
-use super::ConnIo;
+use super::sockets::read_retrying;
+use super::{lock, ConnIo};
 
 /// What a cooperative connection waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,6 +54,53 @@ impl ConnIo {
         match self.cooperative.get() {
             Some(waiter) => waiter(Wait::Yield),
             None => Ok(()),
+        }
+    }
+}
+
+impl ConnIo {
+    /// One read; on the hub, "would block" waits for the greenlet's turn and tries again.
+    pub(super) fn read_socket(&self, stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(waiter) = self.cooperative.get() else {
+            return read_retrying(stream, buf);
+        };
+        self.wait_if_drained()?;
+        loop {
+            match read_retrying(stream, buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => waiter(Wait::Readable)?,
+                Ok(n) => {
+                    self.drained
+                        .store(n > 0 && n < buf.len(), Ordering::Relaxed);
+                    return Ok(n);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// After a short cooperative read: wait for readiness before reading again (a no-op on
+    /// threaded connections).
+    pub fn wait_if_drained(&self) -> io::Result<()> {
+        match self.cooperative.get() {
+            Some(waiter) if self.drained.swap(false, Ordering::Relaxed) => waiter(Wait::Readable),
+            _ => Ok(()),
+        }
+    }
+
+    /// A blocking lock; on the hub a held lock is waited out by yielding, since its holder
+    /// may be another greenlet of this very thread.
+    pub(super) fn lock_turn<'a, T>(&self, mutex: &'a Mutex<T>) -> io::Result<MutexGuard<'a, T>> {
+        let Some(waiter) = self.cooperative.get() else {
+            return lock(mutex);
+        };
+        loop {
+            match mutex.try_lock() {
+                Ok(guard) => return Ok(guard),
+                Err(TryLockError::Poisoned(_)) => {
+                    return Err(io::Error::other("connection lock poisoned"))
+                }
+                Err(TryLockError::WouldBlock) => waiter(Wait::Yield)?,
+            }
         }
     }
 }
