@@ -104,3 +104,112 @@ impl ConnIo {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    use std::thread;
+    use std::time::Duration;
+
+    use super::super::tests::pair;
+    use super::*;
+
+    /// A waiter that records what it was asked for and lets the peer act meanwhile.
+    fn recording_waiter(
+        calls: Arc<Mutex<Vec<Wait>>>,
+        on_wait: impl Fn() + Send + Sync + 'static,
+    ) -> Waiter {
+        Box::new(move |kind| {
+            calls.lock().unwrap().push(kind);
+            on_wait();
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn reads_wait_through_the_waiter_and_skip_the_syscall_after_a_short_read() {
+        let (server, client) = pair();
+        let client = Arc::new(Mutex::new(client));
+        let io = ConnIo::new(server, Vec::new()).unwrap();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let peer = Arc::clone(&client);
+        let first = Arc::new(Mutex::new(true));
+        let waiter = recording_waiter(Arc::clone(&calls), move || {
+            // The first wait is answered by the peer sending a byte.
+            if std::mem::take(&mut *first.lock().unwrap()) {
+                peer.lock().unwrap().write_all(b"1").unwrap();
+                thread::sleep(Duration::from_millis(20));
+            }
+        });
+        io.make_cooperative(waiter).unwrap();
+        let mut byte = [0u8; 1];
+        io.read_exact(&mut byte).unwrap();
+        assert_eq!(byte, *b"1");
+        assert_eq!(*calls.lock().unwrap(), vec![Wait::Readable]);
+        // The read came back short: the next one waits for readiness before its syscall
+        // (the hub answers at once when the socket became readable meanwhile).
+        client.lock().unwrap().write_all(b"2").unwrap();
+        thread::sleep(Duration::from_millis(20));
+        io.read_exact(&mut byte).unwrap();
+        assert_eq!(byte, *b"2");
+        assert_eq!(*calls.lock().unwrap(), vec![Wait::Readable, Wait::Readable]);
+    }
+
+    #[test]
+    fn a_full_socket_waits_for_room_and_loses_nothing() {
+        let (server, client) = pair();
+        let io = ConnIo::new(server, Vec::new()).unwrap();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let reader = thread::spawn(move || {
+            let mut client = client;
+            let mut all = Vec::new();
+            client.read_to_end(&mut all).unwrap();
+            all
+        });
+        let waiter = recording_waiter(Arc::clone(&calls), || {
+            thread::sleep(Duration::from_millis(1))
+        });
+        io.make_cooperative(waiter).unwrap();
+        let data: Vec<u8> = (0..8 << 20).map(|i| (i % 251) as u8).collect();
+        io.write_all(&data).unwrap();
+        io.shutdown();
+        assert_eq!(reader.join().unwrap(), data);
+        assert!(calls
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|kind| *kind == Wait::Writable));
+        assert!(!calls.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_lock_held_elsewhere_is_waited_out_by_yielding() {
+        let (server, mut client) = pair();
+        let io = ConnIo::new(server, Vec::new()).unwrap();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let waiter = recording_waiter(Arc::clone(&calls), || {
+            thread::sleep(Duration::from_millis(5))
+        });
+        io.make_cooperative(waiter).unwrap();
+        let (locked, release) = std::sync::mpsc::channel::<()>();
+        thread::scope(|scope| {
+            let io = &io;
+            let holder = scope.spawn(move || {
+                let _guard = io.writer.lock().unwrap();
+                locked.send(()).unwrap();
+                thread::sleep(Duration::from_millis(50));
+            });
+            release.recv().unwrap();
+            io.write_all(b"x").unwrap();
+            holder.join().unwrap();
+        });
+        let mut byte = [0u8; 1];
+        client.read_exact(&mut byte).unwrap();
+        assert_eq!(byte, *b"x");
+        let calls = calls.lock().unwrap();
+        assert!(!calls.is_empty());
+        assert!(calls.iter().all(|kind| *kind == Wait::Yield));
+    }
+}
