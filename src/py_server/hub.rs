@@ -1,8 +1,9 @@
 //! The greenlet hub (`--greenlets`): one Python thread per process runs every WebSocket
 //! handler as a greenlet (`pywebsocket3._hub`). This is its native half: one epoll set for
 //! the sockets of all its connections, the queue the acceptor hands connections to, the loop,
-//! and the waiter each connection calls instead of blocking (`conn::cooperative`, `scheduler`). TLS connections,
-//! and every connection of a process whose hub is not running, go to handler threads.
+//! and the waiter each connection calls instead of blocking (`conn::cooperative`,
+//! `scheduler`). TLS connections, and every connection of a process whose hub is not running,
+//! go to handler threads.
 
 use std::collections::VecDeque;
 use std::io;
@@ -42,7 +43,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct HubCore {
     /// The process whose hub thread this is (a forked worker starts its own).
     pid: u32,
-    poll: Mutex<Poll>,
+    /// The epoll set, with the event buffer each wait fills.
+    poll: Mutex<(Poll, Events)>,
     registry: Registry,
     waker: Waker,
     queue: Mutex<VecDeque<Item>>,
@@ -89,9 +91,9 @@ impl HubCore {
 
     /// One epoll wait; the readiness of every socket that changed, the waker left out.
     fn wait(&self, timeout: Duration) -> io::Result<Ready> {
-        let mut poll = lock(&self.poll);
-        let mut events = Events::with_capacity(EVENTS_PER_POLL);
-        match poll.poll(&mut events, Some(timeout)) {
+        let mut guard = lock(&self.poll);
+        let (poll, events) = &mut *guard;
+        match poll.poll(events, Some(timeout)) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(Vec::new()),
             other => other?,
         }
@@ -214,7 +216,7 @@ impl Hub {
         let waker = Waker::new(poll.registry(), WAKE)?;
         let core = Arc::new(HubCore {
             pid: std::process::id(),
-            poll: Mutex::new(poll),
+            poll: Mutex::new((poll, Events::with_capacity(EVENTS_PER_POLL))),
             registry,
             waker,
             queue: Mutex::new(VecDeque::new()),
