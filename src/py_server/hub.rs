@@ -183,6 +183,32 @@ impl Hub {
             .register(&mut SourceFd(&fd), Token(fd as usize), interest)
     }
 
+    /// The body of `run`.
+    fn run_loop(&self, py: Python<'_>) -> PyResult<()> {
+        self.scheduler.start(py)?;
+        let core = &self.core;
+        while !core.closed.load(Ordering::Acquire) {
+            let timeout = if self.scheduler.has_runnable() {
+                Duration::ZERO
+            } else {
+                IDLE_POLL
+            };
+            core.inside.store(true, Ordering::Release);
+            let ready = py.detach(|| core.wait(timeout));
+            core.inside.store(false, Ordering::Release);
+            if core.closed.load(Ordering::Acquire) {
+                break;
+            }
+            for (fd, mask) in ready? {
+                self.scheduler
+                    .ready(fd, mask & READABLE != 0, mask & WRITABLE != 0);
+            }
+            self.spawn_queued(py)?;
+            self.scheduler.run_batch(py);
+        }
+        Ok(())
+    }
+
     /// Connections the acceptor handed over since the last turn each get a greenlet.
     fn spawn_queued(&self, py: Python<'_>) -> PyResult<()> {
         let queued: Vec<Item> = lock(&self.core.queue).drain(..).collect();
@@ -237,28 +263,10 @@ impl Hub {
     /// The hub's loop, on its own thread, until `close`: wait (detached) for sockets and
     /// new connections, then run every greenlet that may go on.
     fn run(&self, py: Python<'_>) -> PyResult<()> {
-        self.scheduler.start(py)?;
-        let core = &self.core;
-        while !core.closed.load(Ordering::Acquire) {
-            let timeout = if self.scheduler.has_runnable() {
-                Duration::ZERO
-            } else {
-                IDLE_POLL
-            };
-            core.inside.store(true, Ordering::Release);
-            let ready = py.detach(|| core.wait(timeout));
-            core.inside.store(false, Ordering::Release);
-            if core.closed.load(Ordering::Acquire) {
-                break;
-            }
-            for (fd, mask) in ready? {
-                self.scheduler
-                    .ready(fd, mask & READABLE != 0, mask & WRITABLE != 0);
-            }
-            self.spawn_queued(py)?;
-            self.scheduler.run_batch(py);
-        }
-        Ok(())
+        let result = self.run_loop(py);
+        // However the loop ended, later connections must go to handler threads instead.
+        py.detach(|| self.core.close(Duration::ZERO));
+        result
     }
 
     /// Stops watching the connection's socket (its handler has returned).
