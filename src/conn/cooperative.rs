@@ -49,6 +49,16 @@ impl ConnIo {
         self.control.as_raw_fd()
     }
 
+    /// Runs `op`, which may wait on this connection: detached from Python on a handler thread,
+    /// attached on the hub (where its waits switch greenlets, which needs the GIL).
+    pub fn run_waiting<T: Send>(&self, py: pyo3::Python<'_>, op: impl FnOnce() -> T + Send) -> T {
+        if self.is_cooperative() {
+            op()
+        } else {
+            py.detach(op)
+        }
+    }
+
     /// Lets the other greenlets run (cooperative connections only; elsewhere a no-op).
     pub fn yield_turn(&self) -> io::Result<()> {
         match self.cooperative.get() {

@@ -49,22 +49,14 @@ impl Connection {
     fn read<'py>(&self, py: Python<'py>, length: i64) -> PyResult<Bound<'py, PyBytes>> {
         let io = Arc::clone(&self.io);
         let length = usize::try_from(length).unwrap_or(usize::MAX);
-        let data = if io.is_cooperative() {
-            io.read_up_to(length)?
-        } else {
-            py.detach(move || io.read_up_to(length))?
-        };
+        let data = self.io.run_waiting(py, move || io.read_up_to(length))?;
         Ok(PyBytes::new(py, &data))
     }
 
     /// sendall: bytes-like only (a str raises TypeError, as a socket file does).
     fn write(&self, py: Python<'_>, data: PyBackedBytes) -> PyResult<()> {
         let io = Arc::clone(&self.io);
-        if io.is_cooperative() {
-            io.write_all(&data)?;
-        } else {
-            py.detach(move || io.write_all(&data))?;
-        }
+        self.io.run_waiting(py, move || io.write_all(&data))?;
         Ok(())
     }
 
@@ -88,22 +80,14 @@ impl Connection {
     /// Shut the socket down (after a TLS close_notify); blocked reads and writes return.
     fn close(&self, py: Python<'_>) {
         let io = Arc::clone(&self.io);
-        if io.is_cooperative() {
-            io.close();
-        } else {
-            py.detach(move || io.close());
-        }
+        self.io.run_waiting(py, move || io.close());
     }
 
     /// Called by the handler thread once `on_websocket` returned: close and free the slot.
     fn _finish(&self, py: Python<'_>) {
         let io = Arc::clone(&self.io);
-        // On the hub it stays attached: flushing held replies may switch greenlets.
-        if io.is_cooperative() {
-            io.finish();
-        } else {
-            py.detach(move || io.finish());
-        }
+        // Flushing held replies may wait (on the hub: switch greenlets).
+        self.io.run_waiting(py, move || io.finish());
     }
 }
 

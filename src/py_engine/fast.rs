@@ -58,11 +58,7 @@ impl Engine {
             None => {
                 let sender: &mut Sender = &mut sender;
                 let mut writer = Writer::new(&self.transport);
-                let result = if io.is_cooperative() {
-                    sender.write_frame(&mut writer)
-                } else {
-                    py.detach(|| sender.write_frame(&mut writer))
-                };
+                let result = io.run_waiting(py, || sender.write_frame(&mut writer));
                 Some(to_py_result(result, writer.error))
             }
         }
