@@ -44,7 +44,7 @@ pub async fn run(opts: &Options) -> Report {
         let (opts, payloads, ready, start) =
             (opts.clone(), payloads.clone(), ready.clone(), start.clone());
         tasks.push(tokio::spawn(async move {
-            let opened = conn::open(&opts.url, opts.timeout).await;
+            let opened = conn::open(&opts.url, opts.timeout, opts.size).await;
             ready.wait().await;
             let begun = start
                 .lock()

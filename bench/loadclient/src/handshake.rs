@@ -21,7 +21,7 @@ pub async fn run(opts: &Options) -> Report {
             let mut errors = Errors::default();
             while Instant::now() < deadline {
                 let started = Instant::now();
-                match conn::open(&opts.url, opts.timeout).await {
+                match conn::open(&opts.url, opts.timeout, 0).await {
                     Ok(mut ws) => {
                         latencies.push(micros(started.elapsed()));
                         close_quietly(&mut ws).await;

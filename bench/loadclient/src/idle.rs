@@ -24,13 +24,14 @@ pub async fn run(opts: &Options) -> Report {
     let failures = Arc::new(AtomicUsize::new(0));
     for _ in 0..opts.conns {
         let (parallel, url, timeout) = (parallel.clone(), opts.url.clone(), opts.timeout);
+        let size = opts.size;
         let (failures, max_failures) = (failures.clone(), opts.max_open_errors);
         opening.push(tokio::spawn(async move {
             let _permit = parallel.acquire_owned().await.map_err(|e| e.to_string())?;
             if failures.load(Ordering::Relaxed) >= max_failures {
                 return Err("not attempted: too many failed opens".to_string());
             }
-            let opened = conn::open(&url, timeout).await;
+            let opened = conn::open(&url, timeout, size).await;
             if opened.is_err() {
                 failures.fetch_add(1, Ordering::Relaxed);
             }
