@@ -63,6 +63,30 @@ def test_connections_share_the_hub_thread(hub_server):
             conn.close()
 
 
+def test_pipelined_traffic_on_many_connections_keeps_every_order(hub_server):
+    # Many greenlets runnable in one batch hand the thread to each other directly; handlers
+    # that return (a Close) in the middle of a batch give it back to the loop instead.
+    conns = [open_ws(hub_server.port, "/echo") for _ in range(40)]
+    try:
+        for index, conn in enumerate(conns):
+            for seq in range(25):
+                conn.send_frame(OP_TEXT, b"%d:%d" % (index, seq))
+            if index % 2:
+                conn.send_frame(OP_CLOSE, close_payload(1000))
+        for index, conn in enumerate(conns):
+            for seq in range(25):
+                assert conn.recv_frame().payload == b"%d:%d" % (index, seq)
+            if index % 2:
+                assert conn.recv_close()[0] == 1000
+        # The connections left open still echo: nobody is parked for good.
+        for index, conn in enumerate(conns[::2]):
+            conn.send_frame(OP_TEXT, b"again%d" % index)
+            assert conn.recv_frame().payload == b"again%d" % index
+    finally:
+        for conn in conns:
+            conn.close()
+
+
 def test_finished_greenlets_are_freed(hub_server):
     def cycle(count: int) -> None:
         for index in range(count):

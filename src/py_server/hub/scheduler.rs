@@ -1,6 +1,8 @@
 //! Which greenlet runs next on the hub. A greenlet that must wait parks itself here, keyed by
-//! its socket and what it waits for, and switches to the hub's loop greenlet; the loop moves
-//! it to the run queue when epoll reports that readiness, and switches back into it.
+//! its socket and what it waits for, and switches straight to the next greenlet of the
+//! current batch, or to the hub's loop greenlet once the batch is done; the loop moves it to
+//! the run queue when epoll reports that readiness. Switching greenlet to greenlet halves the
+//! switches per message compared with going through the loop each time.
 //!
 //! All of this runs on the hub thread with the GIL held; the mutex only makes the state
 //! `Sync` for pyo3 and is never held across a switch.
@@ -31,6 +33,8 @@ struct State {
     /// returns at once (a connection reads without waiting only when it may find data).
     unclaimed: HashSet<i32>,
     runnable: VecDeque<Runnable>,
+    /// How many greenlets at the front of `runnable` belong to the batch being run.
+    batch_left: usize,
 }
 
 pub struct Scheduler {
@@ -97,22 +101,30 @@ impl Scheduler {
     }
 
     /// Runs every greenlet that was runnable when called; those that yield meanwhile wait
-    /// for the next turn, after the next poll, so nobody starves the sockets.
+    /// for the next turn, after the next poll, so nobody starves the sockets. The loop starts
+    /// the batch; a greenlet that parks hands on to the next one itself (`wait`), and control
+    /// comes back here when the batch is done or a handler returned.
     pub fn run_batch(&self, py: Python<'_>) {
-        let count = self.state().runnable.len();
-        for _ in 0..count {
-            let Some((greenlet, args)) = self.state().runnable.pop_front() else {
-                break;
-            };
-            let args = match args {
-                Some(args) => args.into_bound(py),
-                None => PyTuple::empty(py),
-            };
-            if let Err(err) = greenlet.bind(py).call_method1(intern!(py, "switch"), args) {
+        {
+            let mut state = self.state();
+            state.batch_left = state.runnable.len();
+        }
+        while let Some(next) = self.next_in_batch() {
+            if let Err(err) = switch_to(py, next) {
                 // The handler's own errors are logged by `_serve`; this is greenlet trouble.
                 err.print(py);
             }
         }
+    }
+
+    /// The next greenlet of the current batch, if any is left.
+    fn next_in_batch(&self) -> Option<Runnable> {
+        let mut state = self.state();
+        if state.batch_left == 0 {
+            return None;
+        }
+        state.batch_left -= 1;
+        state.runnable.pop_front()
     }
 
     /// The waiter of every cooperative connection: park the current greenlet until `fd` is
@@ -141,6 +153,11 @@ impl Scheduler {
                 .as_ref()
                 .map(|switch| switch.clone_ref(py))
         };
+        if let Some(next) = self.next_in_batch() {
+            // An error here was thrown into this greenlet while it was parked (or the switch
+            // failed): either way it is this handler's to see, as from the loop's switch.
+            return switch_to(py, next).map_err(to_io);
+        }
         if let Some(switch) = loop_switch {
             switch.bind(py).call0().map_err(to_io)?;
         }
@@ -153,6 +170,17 @@ impl Scheduler {
             .map(drop)
             .map_err(to_io)
     }
+}
+
+/// Switches into `greenlet` (starting it with its arguments if it is new); returns when
+/// something switches back to the caller.
+fn switch_to(py: Python<'_>, (greenlet, args): Runnable) -> PyResult<()> {
+    let args = match args {
+        Some(args) => args.into_bound(py),
+        None => PyTuple::empty(py),
+    };
+    greenlet.bind(py).call_method1(intern!(py, "switch"), args)?;
+    Ok(())
 }
 
 fn to_io(err: PyErr) -> io::Error {
