@@ -179,7 +179,9 @@ fn switch_to(py: Python<'_>, (greenlet, args): Runnable) -> PyResult<()> {
         Some(args) => args.into_bound(py),
         None => PyTuple::empty(py),
     };
-    greenlet.bind(py).call_method1(intern!(py, "switch"), args)?;
+    greenlet
+        .bind(py)
+        .call_method1(intern!(py, "switch"), args)?;
     Ok(())
 }
 
