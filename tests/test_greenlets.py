@@ -22,8 +22,12 @@ from conftest import (
     OP_BINARY,
     OP_CLOSE,
     OP_TEXT,
+    RawConn,
+    accept_for,
     close_payload,
+    new_key,
     open_ws,
+    upgrade_request,
     ws_connect,
 )
 
@@ -82,6 +86,27 @@ def test_pipelined_traffic_on_many_connections_keeps_every_order(hub_server):
         for index, conn in enumerate(conns[::2]):
             conn.send_frame(OP_TEXT, b"again%d" % index)
             assert conn.recv_frame().payload == b"again%d" % index
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def test_many_handshakes_in_one_batch_all_complete(hub_server):
+    # Every new greenlet starts from the hub's loop: one started from a parked handler's
+    # stack would sit on top of it, and hundreds of them exceeded the recursion limit.
+    conns = [RawConn(hub_server.port) for _ in range(300)]
+    try:
+        keys = [new_key() for _ in conns]
+        for conn, key in zip(conns, keys):
+            conn.send(upgrade_request("/echo", key=key))
+        for conn, key in zip(conns, keys):
+            response = conn.read_response()
+            assert response.status == 101
+            assert response.header("Sec-WebSocket-Accept") == accept_for(key)
+        for index, conn in enumerate(conns):
+            conn.send_frame(OP_TEXT, b"h%d" % index)
+        for index, conn in enumerate(conns):
+            assert conn.recv_frame().payload == b"h%d" % index
     finally:
         for conn in conns:
             conn.close()

@@ -109,7 +109,7 @@ impl Scheduler {
             let mut state = self.state();
             state.batch_left = state.runnable.len();
         }
-        while let Some(next) = self.next_in_batch() {
+        while let Some(next) = self.next_in_batch(false) {
             if let Err(err) = switch_to(py, next) {
                 // The handler's own errors are logged by `_serve`; this is greenlet trouble.
                 err.print(py);
@@ -117,10 +117,14 @@ impl Scheduler {
         }
     }
 
-    /// The next greenlet of the current batch, if any is left.
-    fn next_in_batch(&self) -> Option<Runnable> {
+    /// The next greenlet of the current batch, if any is left. `started_only`: not a new
+    /// one, which must start from the loop: a greenlet's C stack and Python recursion depth
+    /// begin where it is first switched into, so new greenlets started from handlers would
+    /// pile up on each other's stacks (seen: RecursionError after a few hundred handshakes).
+    fn next_in_batch(&self, started_only: bool) -> Option<Runnable> {
         let mut state = self.state();
-        if state.batch_left == 0 {
+        let is_new = matches!(state.runnable.front(), Some((_, Some(_))));
+        if state.batch_left == 0 || (started_only && is_new) {
             return None;
         }
         state.batch_left -= 1;
@@ -153,7 +157,7 @@ impl Scheduler {
                 .as_ref()
                 .map(|switch| switch.clone_ref(py))
         };
-        if let Some(next) = self.next_in_batch() {
+        if let Some(next) = self.next_in_batch(true) {
             // An error here was thrown into this greenlet while it was parked (or the switch
             // failed): either way it is this handler's to see, as from the loop's switch.
             return switch_to(py, next).map_err(to_io);
