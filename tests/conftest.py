@@ -452,6 +452,14 @@ def open_ws(port: int, path: str = "/echo", **kwargs) -> RawConn:
     return conn
 
 
+def echo_each(conns: list, tag: bytes = b"") -> None:
+    """Sends one message on every connection first, then checks every echo in order."""
+    for index, conn in enumerate(conns):
+        conn.send_frame(OP_TEXT, b"%s%d" % (tag, index))
+    for index, conn in enumerate(conns):
+        assert conn.recv_frame().payload == b"%s%d" % (tag, index)
+
+
 def assert_refused_or_closed(port: int) -> None:
     try:
         with socket.create_connection((HOST, port), timeout=2):

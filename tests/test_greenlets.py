@@ -25,6 +25,7 @@ from conftest import (
     RawConn,
     accept_for,
     close_payload,
+    echo_each,
     new_key,
     open_ws,
     upgrade_request,
@@ -48,10 +49,7 @@ def echo_once(port: int, text: bytes = b"ping") -> None:
 def echo_on_all(port: int, count: int) -> list:
     """`count` open connections, each having echoed one message (sent to all first)."""
     conns = [open_ws(port, "/echo") for _ in range(count)]
-    for index, conn in enumerate(conns):
-        conn.send_frame(OP_TEXT, b"m%d" % index)
-    for index, conn in enumerate(conns):
-        assert conn.recv_frame().payload == b"m%d" % index
+    echo_each(conns, b"m")
     return conns
 
 
@@ -103,10 +101,7 @@ def test_many_handshakes_in_one_batch_all_complete(hub_server):
             response = conn.read_response()
             assert response.status == 101
             assert response.header("Sec-WebSocket-Accept") == accept_for(key)
-        for index, conn in enumerate(conns):
-            conn.send_frame(OP_TEXT, b"h%d" % index)
-        for index, conn in enumerate(conns):
-            assert conn.recv_frame().payload == b"h%d" % index
+        echo_each(conns, b"h")
     finally:
         for conn in conns:
             conn.close()

@@ -23,6 +23,7 @@ from conftest import (
     RawConn,
     build_frame,
     close_payload,
+    echo_each,
     open_ws,
     upgrade_request,
     ws_connect,
@@ -347,10 +348,7 @@ def test_many_concurrent_connections(server_factory):
     try:
         for _ in range(200):
             conns.append(open_ws(server.port, "/echo"))
-        for index, conn in enumerate(conns):
-            conn.send_frame(OP_TEXT, b"%d" % index)
-        for index, conn in enumerate(conns):
-            assert conn.recv_frame().payload == b"%d" % index
+        echo_each(conns)
     finally:
         for conn in conns:
             conn.close()
