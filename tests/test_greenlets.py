@@ -81,9 +81,7 @@ def test_pipelined_traffic_on_many_connections_keeps_every_order(hub_server):
             if index % 2:
                 assert conn.recv_close()[0] == 1000
         # The connections left open still echo: nobody is parked for good.
-        for index, conn in enumerate(conns[::2]):
-            conn.send_frame(OP_TEXT, b"again%d" % index)
-            assert conn.recv_frame().payload == b"again%d" % index
+        echo_each(conns[::2], b"again")
     finally:
         for conn in conns:
             conn.close()

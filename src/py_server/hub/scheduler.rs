@@ -37,6 +37,27 @@ struct State {
     batch_left: usize,
 }
 
+/// Where a parking greenlet hands the thread: the next of the batch, or the loop's `switch`.
+enum Target {
+    Greenlet(Runnable),
+    Loop(Option<Py<PyAny>>),
+}
+
+impl State {
+    /// The next greenlet of the current batch, if any is left. `started_only`: not a new
+    /// one, which must start from the loop: a greenlet's C stack and Python recursion depth
+    /// begin where it is first switched into, so new greenlets started from handlers would
+    /// pile up on each other's stacks (seen: RecursionError after a few hundred handshakes).
+    fn next_in_batch(&mut self, started_only: bool) -> Option<Runnable> {
+        let is_new = matches!(self.runnable.front(), Some((_, Some(_))));
+        if self.batch_left == 0 || (started_only && is_new) {
+            return None;
+        }
+        self.batch_left -= 1;
+        self.runnable.pop_front()
+    }
+}
+
 pub struct Scheduler {
     state: Mutex<State>,
     /// `greenlet.getcurrent`.
@@ -109,7 +130,10 @@ impl Scheduler {
             let mut state = self.state();
             state.batch_left = state.runnable.len();
         }
-        while let Some(next) = self.next_in_batch(false) {
+        loop {
+            // Its own statement: the lock must be released before the switch.
+            let next = self.state().next_in_batch(false);
+            let Some(next) = next else { break };
             if let Err(err) = switch_to(py, next) {
                 // The handler's own errors are logged by `_serve`; this is greenlet trouble.
                 err.print(py);
@@ -117,25 +141,11 @@ impl Scheduler {
         }
     }
 
-    /// The next greenlet of the current batch, if any is left. `started_only`: not a new
-    /// one, which must start from the loop: a greenlet's C stack and Python recursion depth
-    /// begin where it is first switched into, so new greenlets started from handlers would
-    /// pile up on each other's stacks (seen: RecursionError after a few hundred handshakes).
-    fn next_in_batch(&self, started_only: bool) -> Option<Runnable> {
-        let mut state = self.state();
-        let is_new = matches!(state.runnable.front(), Some((_, Some(_))));
-        if state.batch_left == 0 || (started_only && is_new) {
-            return None;
-        }
-        state.batch_left -= 1;
-        state.runnable.pop_front()
-    }
-
     /// The waiter of every cooperative connection: park the current greenlet until `fd` is
-    /// ready (or, for `Yield`, until the others had a turn), and switch to the loop.
+    /// ready (or, for `Yield`, until the others had a turn), and hand the thread on.
     pub fn wait(&self, py: Python<'_>, fd: i32, kind: Wait) -> io::Result<()> {
         let current = self.getcurrent.bind(py).call0().map_err(to_io)?;
-        let loop_switch = {
+        let target = {
             let mut state = self.state();
             let on_hub = state.thread == Some(thread::current().id());
             match &state.loop_greenlet {
@@ -152,20 +162,19 @@ impl Scheduler {
                     state.waiting.insert((fd, kind), current.unbind());
                 }
             }
-            state
-                .loop_switch
-                .as_ref()
-                .map(|switch| switch.clone_ref(py))
+            // The next greenlet of the batch, else the loop: decided under the one lock.
+            match state.next_in_batch(true) {
+                Some(next) => Target::Greenlet(next),
+                None => Target::Loop(state.loop_switch.as_ref().map(|s| s.clone_ref(py))),
+            }
         };
-        if let Some(next) = self.next_in_batch(true) {
-            // An error here was thrown into this greenlet while it was parked (or the switch
-            // failed): either way it is this handler's to see, as from the loop's switch.
-            return switch_to(py, next).map_err(to_io);
+        // An error here was thrown into this greenlet while it was parked (or the switch
+        // failed): either way it is this handler's to see.
+        match target {
+            Target::Greenlet(next) => switch_to(py, next).map_err(to_io),
+            Target::Loop(Some(switch)) => switch.bind(py).call0().map(drop).map_err(to_io),
+            Target::Loop(None) => Ok(()),
         }
-        if let Some(switch) = loop_switch {
-            switch.bind(py).call0().map_err(to_io)?;
-        }
-        Ok(())
     }
 
     fn wait_blocking(&self, py: Python<'_>, fd: i32, kind: Wait) -> io::Result<()> {
