@@ -204,6 +204,40 @@ def test_obsolete_flags_warn(launch):
     assert "--allow-draft75 is obsolete and ignored" in err
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_signal_while_starting_stops_cleanly(docroot, tmp_path, workers):
+    # The handler's import takes a second; SIGTERM lands in it, before the port listens.
+    marker = tmp_path / "loading"
+    (docroot / "slow_wsh.py").write_text(
+        "import pathlib, time\n"
+        "pathlib.Path(%r).touch()\n"
+        "time.sleep(1)\n"
+        "def web_socket_do_extra_handshake(request):\n    pass\n"
+        "def web_socket_transfer_data(request):\n    pass\n" % str(marker)
+    )
+    argv = COMMANDS["module"] + ["-H", "127.0.0.1", "-p", str(free_port()), "-d", str(docroot)]
+    proc = subprocess.Popen(
+        argv + ["--workers", workers, "--log-level", "info"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 10
+        while not marker.exists():
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Signal %d: shutting down" % signal.SIGTERM in err
+
+
 def test_workers_share_the_port(launch):
     proc, port, _ = launch(COMMANDS["module"], "--workers", "2", "--log-level", "info")
     pids = set()

@@ -128,17 +128,34 @@ def _warn_obsolete_flags(options):
             logging.warning("%s is obsolete and ignored", flag)
 
 
-def _install_signal_handlers(server):
-    """SIGTERM/SIGINT ask serve_forever to stop (only possible on the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        return
+class _StopOnSignal:
+    """Turns SIGTERM/SIGINT into shutdown().
 
-    def stop(signum, frame):
+    Installed before the server binds: a signal that comes as soon as the port
+    listens must stop the server, not kill the process with the default action.
+    Signal handlers can only be set on the main thread; elsewhere this does nothing.
+    """
+
+    def __init__(self):
+        self._actions = []
+        self._signalled = False
+
+    def install(self):
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._stop)
+            signal.signal(signal.SIGINT, self._stop)
+
+    def add(self, action):
+        """Run ``action`` on a signal; at once if a signal came already."""
+        self._actions.append(action)
+        if self._signalled:
+            action()
+
+    def _stop(self, signum, frame):
         logging.getLogger("pywebsocket3.standalone").info("Signal %d: shutting down", signum)
-        server.shutdown()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+        self._signalled = True
+        for action in list(self._actions):
+            action()
 
 
 def _main(args=None):
@@ -157,15 +174,17 @@ def _main(args=None):
         options.basic_auth_credential = (
             "Basic " + base64.b64encode(options.basic_auth_credential.encode("UTF-8")).decode()
         )
+    stopper = _StopOnSignal()
+    stopper.install()
     try:
         if options.thread_monitor_interval_in_sec > 0:
             ThreadMonitor(options.thread_monitor_interval_in_sec).start()
         server = WebSocketServer(options)
+        stopper.add(server.shutdown)
         workers = max(1, options.workers or 1)
         if workers > 1:
-            _serve_with_workers(server, workers)
+            _serve_with_workers(server, workers, stopper)
         else:
-            _install_signal_handlers(server)
             server.serve_forever(poll_interval=0.2)
             server.server_close()
     except Exception as e:
@@ -175,11 +194,12 @@ def _main(args=None):
     _exit_if_handlers_linger(server)
 
 
-def _serve_with_workers(server, workers):
+def _serve_with_workers(server, workers, stopper):
     """Fork ``workers - 1`` processes that serve the same listening sockets.
 
     The parent serves too, forwards SIGTERM/SIGINT to the children and waits for
-    them; a child that dies is logged, not restarted.
+    them; a child that dies is logged, not restarted. Each child inherits
+    ``stopper`` as it was before the parent added the forwarding.
     """
     logger = logging.getLogger("pywebsocket3.standalone")
     children = []
@@ -189,7 +209,6 @@ def _serve_with_workers(server, workers):
         if pid == 0:
             status = 0
             try:
-                _install_signal_handlers(server)
                 _stop_when_orphaned(server, parent)
                 server.serve_forever(poll_interval=0.2)
             except BaseException:
@@ -201,17 +220,14 @@ def _serve_with_workers(server, workers):
         children.append(pid)
     logger.info("Started %d worker processes: %r", len(children), children)
 
-    def stop(signum, frame):
+    def stop_children():
         for pid in children:
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        server.shutdown()
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+    stopper.add(stop_children)
     server.serve_forever(poll_interval=0.2)
     for pid in children:
         _pid, status = os.waitpid(pid, 0)
