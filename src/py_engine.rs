@@ -17,6 +17,7 @@ use crate::error::WsResult;
 use crate::frame::{self, apply_mask, encode_frame, Frame};
 
 mod fast;
+mod stream_core;
 use crate::py_io::{to_py_result, Reader, Source, Transport, Writer};
 
 type EventTuple<'py> = (u8, Bound<'py, PyAny>);
@@ -117,6 +118,24 @@ impl Engine {
             (result, writer.error)
         });
         to_py_result(result, error)
+    }
+}
+
+impl Engine {
+    /// One message (or a part of one) from a buffer the caller keeps alive and unchanged.
+    fn send_payload(
+        &self,
+        py: Python<'_>,
+        payload: &[u8],
+        end: bool,
+        binary: bool,
+    ) -> PyResult<()> {
+        if let Some(result) = self.send_held(py, payload, end, binary) {
+            return result;
+        }
+        self.send_with(py, |sender, writer| {
+            sender.send_message(writer, payload, end, binary)
+        })
     }
 }
 
@@ -284,12 +303,7 @@ impl Engine {
         end: bool,
         binary: bool,
     ) -> PyResult<()> {
-        if let Some(result) = self.send_held(py, &payload, end, binary) {
-            return result;
-        }
-        self.send_with(py, |sender, writer| {
-            sender.send_message(writer, &payload, end, binary)
-        })
+        self.send_payload(py, &payload, end, binary)
     }
 
     fn send_frame(&self, py: Python<'_>, opcode: u8, payload: PyBackedBytes) -> PyResult<()> {
@@ -383,6 +397,7 @@ fn mask<'py>(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
+    m.add_class::<stream_core::StreamCore>()?;
     m.add_function(wrap_pyfunction!(build_frame, m)?)?;
     m.add_function(wrap_pyfunction!(parse_frame, m)?)?;
     m.add_function(wrap_pyfunction!(mask, m)?)?;

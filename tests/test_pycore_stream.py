@@ -57,6 +57,45 @@ def test_send_type_rules():
         ws.send_message(b"\xff")
 
 
+def test_message_methods_take_flags_by_truth_and_call_subclass_hooks():
+    # receive_message/send_message are native; they must behave like Python methods.
+    calls = []
+
+    class Recording(stream.Stream):
+        def _process_ping_message(self, message):
+            calls.append(("ping", message))
+            super()._process_ping_message(message)
+
+        def _send_message_general(self, message, end, binary):
+            calls.append(("general", type(message).__name__, end, binary))
+            super()._send_message_general(message, end, binary)
+
+    request, _ws, client = make_stream()
+    ws = Recording(request, stream.StreamOptions())
+    ws.send_message(b"ab", binary=1)
+    ws.send_message("x", end=None)
+    ws.send_message("y", end=1, binary=0)
+    assert recv_exactly(client, 10) == b"\x82\x02ab\x01\x01x\x80\x01y"
+    ws.send_message(bytearray(b"c"), binary=True)
+    assert recv_exactly(client, 3) == b"\x82\x01c"
+    with pytest.raises(TypeError):
+        ws.send_message(12, binary=True)
+    with pytest.raises(UnicodeEncodeError):
+        ws.send_message("\ud800")
+    assert calls == [
+        ("general", "bytearray", True, True),
+        ("general", "int", True, True),
+        ("general", "str", True, False),
+    ]
+    client.sendall(client_frame(9, b"p") + client_frame(2, b"data"))
+    assert ws.receive_message() == b"data"
+    assert calls[-1] == ("ping", b"p")
+    assert read_server_frame(client) == (0x8A, b"p")
+    assert ws.get_last_received_opcode() == common.OPCODE_BINARY
+    ws._original_opcode = None
+    assert ws.get_last_received_opcode() is None
+
+
 def test_receive_messages():
     request, ws, client = make_stream()
     client.sendall(

@@ -105,6 +105,29 @@ class Engine:
     @property
     def last_opcode(self) -> Optional[int]: ...
 
+class StreamCore:
+    """The native base of ``stream.Stream``: its per-message methods, without a Python frame.
+
+    What is not the common case calls back into the instance (so subclasses' overrides
+    apply): ``_process_close_message``, ``_process_ping_message``, ``_process_pong_message``,
+    ``_send_message_general`` (text given as bytes, buffer objects), ``_send_failed``.
+    """
+
+    _original_opcode: Optional[int]
+    def __init__(self, *args: object, **kwargs: object) -> None: ...
+    def _attach_engine(self, engine: Engine) -> None:
+        """Once, from ``Stream.__init__``."""
+
+    def receive_message(self) -> Union[str, bytes, None]:
+        """The next data message, or None once the peer's Close arrived (and was answered).
+        Reads ``request.client_terminated`` first, as upstream does."""
+
+    def send_message(
+        self, message: Union[str, bytes], end: object = True, binary: object = False
+    ) -> None:
+        """Send a message, or one fragment of it with a false ``end``. Reads
+        ``request.server_terminated`` first, as upstream does."""
+
 # ---------------------------------------------------------------- native transport
 class Connection:
     """A client socket (TCP or TLS) handed to a handler thread; mod_python's mp_conn."""

@@ -91,12 +91,15 @@ def _remote_addr(connection):
         return None
 
 
-class Stream:
+class Stream(_native.StreamCore):
     """The message API over ``request.connection`` (any object with read(n)/write(bytes)).
 
     State lives on the request as upstream has it: ``client_terminated``,
     ``server_terminated``, ``ws_close_code``, ``ws_close_reason``, and the optional
     ``on_ping_handler`` / ``on_pong_handler`` / ``_dispatcher``.
+
+    ``receive_message`` and ``send_message`` come from the native base (no Python frame per
+    message); it calls back into the methods below for everything but the common case.
     """
 
     def __init__(self, request, options):
@@ -111,18 +114,15 @@ class Stream:
             unmask_receive=bool(options.unmask_receive),
             max_message_size=getattr(options, "max_message_size", DEFAULT_MAX_MESSAGE_SIZE),
         )
+        self._attach_engine(self._engine)
         deflate = getattr(options, "_deflate", None)
         if deflate is not None:
             deflate._attach_engine(self._engine)
-        self._original_opcode = None
         # Pings sent and not yet ponged; a deque from the first ping on (idle connections are
         # many, and an empty deque costs 600 bytes).
         self._ping_queue = ()
-        # Only used when a text message is given as bytes (see send_message).
+        # Only used when a text message is given as bytes (see _send_message_general).
         self._text_bytes_decoder = None
-        # Bound once: these are the per-message hot path.
-        self._engine_receive = self._engine.receive
-        self._engine_send = self._engine.send_message
 
     # ------------------------------------------------------------------ raw I/O
 
@@ -203,34 +203,35 @@ class Stream:
 
     # ------------------------------------------------------------------ messages
 
-    def send_message(self, message, end=True, binary=False):
-        """Send a message, or one part of it with ``end=False`` (one frame, one write).
+    # receive_message() and send_message(message, end=True, binary=False) are native
+    # (StreamCore); the two methods below are where send_message comes back to Python.
 
-        Text is a str. Leniency: bytes given as text (what Python 2 handlers did) are sent as
-        a text frame when they are valid UTF-8; upstream 4.x raised AttributeError there.
+    def _send_message_general(self, message, end, binary):
+        """send_message for what is not binary bytes or text str.
+
+        Leniency: bytes given as text (what Python 2 handlers did) are sent as a text frame
+        when they are valid UTF-8; upstream 4.x raised AttributeError there.
         """
-        if self._request.server_terminated:
-            raise BadOperationException(
-                "Requested send_message after sending out a closing handshake"
-            )
         if binary:
             if isinstance(message, str):
                 raise BadOperationException(
                     "Message for binary frame must not be instance of Unicode"
                 )
-        elif type(message) is str:
-            message = message.encode("utf-8")
         else:
             message = self._text_bytes(message, end)
         try:
-            self._engine_send(message, end, binary)
-        except BadOperationException:
-            raise
-        except ValueError as e:
-            raise BadOperationException(e) from e
+            self._engine.send_message(message, end, binary)
         except Exception as e:
-            self._prefix_write_error(e)
-            raise
+            self._send_failed(e)
+
+    def _send_failed(self, error):
+        """Raise a failed send's error as upstream shows it."""
+        if isinstance(error, BadOperationException):
+            raise error
+        if isinstance(error, ValueError):
+            raise BadOperationException(error) from error
+        self._prefix_write_error(error)
+        raise error
 
     def _text_bytes(self, message, end):
         if isinstance(message, str):
@@ -246,36 +247,6 @@ class Stream:
         if end:
             self._text_bytes_decoder = None
         return message
-
-    def receive_message(self):
-        """The next data message: str (text), bytes (binary), or None once a Close arrived
-        (the reply has been sent by then). Pings and pongs are handled on the way."""
-        request = self._request
-        if request.client_terminated:
-            raise BadOperationException(
-                "Requested receive_message after receiving a closing handshake"
-            )
-        receive = self._engine_receive
-        while True:
-            try:
-                opcode, payload = receive()
-            except (InvalidFrameException, InvalidUTF8Exception):
-                if self._engine.last_opcode == _OPCODE_CLOSE:
-                    # The peer's (invalid) Close ends its side: our Close must not wait for it.
-                    request.client_terminated = True
-                raise
-            self._original_opcode = opcode
-            if opcode <= _OPCODE_BINARY:
-                return payload
-            if opcode == _OPCODE_CLOSE:
-                self._process_close_message(payload)
-                return None
-            if opcode == _OPCODE_PING:
-                self._process_ping_message(payload)
-            elif opcode == _OPCODE_PONG:
-                self._process_pong_message(payload)
-            else:
-                raise UnsupportedFrameException("Opcode %d is not supported" % opcode)
 
     def _process_close_message(self, message):
         """Record the peer's Close and, unless we closed first, reply with the passive hook's
