@@ -140,9 +140,24 @@ impl ConnIo {
     }
 
     pub fn read_exact(&self, out: &mut [u8]) -> io::Result<()> {
-        let mut reader = self.lock_turn(&self.reader)?;
         let mut filled = 0;
-        while filled < out.len() {
+        self.read_chunks(out.len(), |chunk| {
+            out[filled..filled + chunk.len()].copy_from_slice(chunk);
+            filled += chunk.len();
+        })
+    }
+
+    /// Appends exactly `len` bytes to `out`, copied from the read buffer (no zero fill).
+    pub fn read_append(&self, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
+        out.reserve(len);
+        self.read_chunks(len, |chunk| out.extend_from_slice(chunk))
+    }
+
+    /// Hands exactly `len` bytes to `take`, in the pieces the read buffer holds them.
+    fn read_chunks(&self, len: usize, mut take: impl FnMut(&[u8])) -> io::Result<()> {
+        let mut reader = self.lock_turn(&self.reader)?;
+        let mut left = len;
+        while left > 0 {
             let available = self.fill(&mut reader)?;
             if available == 0 {
                 return Err(io::Error::new(
@@ -150,11 +165,11 @@ impl ConnIo {
                     "connection closed",
                 ));
             }
-            let take = available.min(out.len() - filled);
             let start = reader.pos;
-            out[filled..filled + take].copy_from_slice(&reader.buf[start..start + take]);
-            reader.pos += take;
-            filled += take;
+            let step = available.min(left);
+            take(&reader.buf[start..start + step]);
+            reader.pos += step;
+            left -= step;
         }
         Ok(())
     }

@@ -151,12 +151,11 @@ pub fn read_payload(
 
 /// Appends exactly `len` bytes to `out`, growing it as data arrives rather than up front.
 pub fn read_into(io: &mut impl FrameRead, len: usize, out: &mut Vec<u8>) -> WsResult<()> {
-    let start = out.len();
     let mut filled = 0;
     while filled < len {
         let step = (len - filled).min(filled.max(PAYLOAD_STEP));
-        out.resize(start + filled + step, 0);
-        read_exact(io, &mut out[start + filled..])?;
+        io.read_append(step, out)
+            .map_err(|e| receive_error(step, e))?;
         filled += step;
     }
     Ok(())

@@ -62,6 +62,15 @@ impl<'a> Reader<'a> {
         )
     }
 
+    /// The native connection's EOF, worded as upstream words it.
+    fn eof_as_closed(&self, err: io::Error) -> io::Error {
+        if err.kind() == io::ErrorKind::UnexpectedEof {
+            self.closed()
+        } else {
+            err
+        }
+    }
+
     fn python_read(
         &mut self,
         obj: &Py<PyAny>,
@@ -106,15 +115,18 @@ impl<'a> Reader<'a> {
 impl FrameRead for Reader<'_> {
     fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
         match self.source {
-            Source::Native(io) => io.read_exact(buf).map_err(|err| {
-                if err.kind() == io::ErrorKind::UnexpectedEof {
-                    self.closed()
-                } else {
-                    err
-                }
-            }),
+            Source::Native(io) => io.read_exact(buf).map_err(|err| self.eof_as_closed(err)),
             Source::ReadMethod(obj) => self.python_read(obj, true, buf),
             Source::Callable(obj) => self.python_read(obj, false, buf),
+        }
+    }
+
+    fn read_append(&mut self, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
+        match self.source {
+            Source::Native(io) => io
+                .read_append(len, out)
+                .map_err(|err| self.eof_as_closed(err)),
+            _ => crate::transport::append_zero_filled(self, len, out),
         }
     }
 }

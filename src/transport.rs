@@ -7,6 +7,24 @@ use std::io;
 pub trait FrameRead {
     /// Fill `buf` completely; `ErrorKind::UnexpectedEof` when the peer closed first.
     fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()>;
+
+    /// Appends exactly `len` bytes to `out`. This default zero-fills, then reads; a source
+    /// with its own buffer copies from it instead (for a large payload the zero fill is as
+    /// costly as the copy).
+    fn read_append(&mut self, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
+        append_zero_filled(self, len, out)
+    }
+}
+
+/// The default `read_append`: zero-fill `len` more bytes of `out`, then `read_exact` them.
+pub fn append_zero_filled<R: FrameRead + ?Sized>(
+    io: &mut R,
+    len: usize,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    let start = out.len();
+    out.resize(start + len, 0);
+    io.read_exact(&mut out[start..])
 }
 
 /// The send half: one call writes one whole frame (or raw chunk), in order.

@@ -170,9 +170,18 @@ mod tests {
     #[test]
     fn a_full_socket_waits_for_room_and_loses_nothing() {
         let (server, client) = pair();
+        // Small fixed buffers and a late reader: the 8 MiB must run into a full socket even
+        // when this thread is slow to write (a loaded machine).
+        socket2::SockRef::from(&server)
+            .set_send_buffer_size(64 << 10)
+            .unwrap();
+        socket2::SockRef::from(&client)
+            .set_recv_buffer_size(64 << 10)
+            .unwrap();
         let io = ConnIo::new(server, Vec::new()).unwrap();
         let calls = Arc::new(Mutex::new(Vec::new()));
         let reader = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(50));
             let mut client = client;
             let mut all = Vec::new();
             client.read_to_end(&mut all).unwrap();

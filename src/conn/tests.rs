@@ -30,6 +30,29 @@ fn leftover_comes_before_socket_bytes() {
 }
 
 #[test]
+fn read_append_takes_leftover_and_many_socket_reads_then_reports_eof() {
+    let (server, mut client) = pair();
+    let io = ConnIo::new(server, b"head".to_vec()).unwrap();
+    // More than one read chunk, written from another thread while the reader appends.
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let sent = body.clone();
+    let writer = std::thread::spawn(move || {
+        for piece in sent.chunks(7_000) {
+            client.write_all(piece).unwrap();
+        }
+        client
+    });
+    let mut out = b"kept".to_vec();
+    io.read_append(4 + body.len(), &mut out).unwrap();
+    assert_eq!(&out[..8], b"kepthead");
+    assert!(out[8..] == body[..]);
+    drop(writer.join().unwrap());
+    let err = io.read_append(1, &mut out).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    assert_eq!(out.len(), 8 + body.len());
+}
+
+#[test]
 fn a_blocked_reader_does_not_block_a_writer() {
     let (server, mut client) = pair();
     let io = Arc::new(ConnIo::new(server, Vec::new()).unwrap());
