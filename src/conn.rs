@@ -18,12 +18,14 @@ mod coalesce;
 mod control;
 mod cooperative;
 mod head_watch;
+mod nowait;
 mod py;
 mod sockets;
 
 pub use coalesce::schedule_flush;
 use coalesce::Out;
 pub use cooperative::{Wait, Waiter};
+pub use nowait::WriteNow;
 pub use py::{register, Connection};
 use sockets::{encrypt, next_chunk, read_retrying, resize_for_read};
 

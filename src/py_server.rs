@@ -14,6 +14,7 @@ use crate::http_head::HttpRequest;
 use crate::server::{self, BindAddress, Registry, ServerConfig, Settings};
 use crate::tls::TlsSettings;
 
+mod aio;
 mod handoff;
 mod hub;
 
@@ -176,6 +177,7 @@ fn _close_connections_at_exit(py: Python<'_>) {
 pub struct PyServer {
     inner: server::Server,
     hub: Arc<hub::HubSlot>,
+    aio: Arc<aio::AsyncSlot>,
 }
 
 #[pymethods]
@@ -184,10 +186,10 @@ impl PyServer {
     fn new(py: Python<'_>, config: &Bound<'_, PyDict>, on_websocket: Py<PyAny>) -> PyResult<Self> {
         let config = server_config(py, config)?;
         let hub = Arc::new(hub::HubSlot::default());
+        let aio = Arc::new(aio::AsyncSlot::default());
         let threads = handoff::handoff(py, on_websocket)?;
-        let (inner, log_lines) =
-            server::Server::new(config, hub::handoff(Arc::clone(&hub), threads))
-                .map_err(PyOSError::new_err)?;
+        let chain = aio::handoff(Arc::clone(&aio), hub::handoff(Arc::clone(&hub), threads));
+        let (inner, log_lines) = server::Server::new(config, chain).map_err(PyOSError::new_err)?;
         if let Ok(mut live) = LIVE.lock() {
             live.retain(|registry| registry.strong_count() > 0);
             live.push(Arc::downgrade(&inner.registry()));
@@ -198,12 +200,22 @@ impl PyServer {
         for (level, message) in log_lines {
             logger.call_method1("log", (level, "%s", message))?;
         }
-        Ok(PyServer { inner, hub })
+        Ok(PyServer { inner, hub, aio })
     }
 
     /// From now on this process's plain WebSocket connections go to `hub` (`--greenlets`).
     fn use_hub(&self, hub: &Bound<'_, hub::Hub>) {
         self.hub.set(Arc::clone(&hub.get().core));
+    }
+
+    /// From now on this process's plain connections for async resources go to `queue`.
+    fn use_async(&self, queue: &Bound<'_, aio::AsyncQueue>) {
+        self.aio.set(Arc::clone(&queue.get().core));
+    }
+
+    /// The resources whose handler file is `async def` (served on the asyncio loop).
+    fn set_async_resources(&self, resources: Vec<String>) {
+        self.aio.set_resources(resources);
     }
 
     fn listener_fds(&self) -> Vec<i32> {
@@ -251,6 +263,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RequestHead>()?;
     handoff::register(m)?;
     m.add_class::<hub::Hub>()?;
+    m.add_class::<aio::AsyncQueue>()?;
     let at_exit = wrap_pyfunction!(_close_connections_at_exit, m)?;
     m.py()
         .import("atexit")?

@@ -21,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 
 pub use bind::{BindAddress, LogLine};
 pub use registry::Registry;
+pub use uri::handler_key;
 
 use crate::conn::ConnIo;
 use crate::http_head::HttpRequest;

@@ -206,6 +206,13 @@ def _build_option_parser():
         "on their WebSocket; needs the greenlet package)",
     )
     add(
+        "--event-loop",
+        dest="event_loop",
+        choices=("asyncio", "uvloop"),
+        default=None,
+        help="the asyncio loop async handler files run on (default: uvloop when installed)",
+    )
+    add(
         "--workers",
         dest="workers",
         type=int,

@@ -18,7 +18,7 @@ import re
 import tokenize
 import traceback
 
-from pywebsocket3 import common, handshake, msgutil, stream, util
+from pywebsocket3 import _aio, common, handshake, msgutil, stream, util
 from pywebsocket3._stream_exceptions import MessageTooBigException
 
 _SOURCE_PATH_PATTERN = re.compile(r"(?i)_wsh\.py$")
@@ -76,9 +76,12 @@ class _HandlerSuite:
     """The three hooks of one handler file."""
 
     def __init__(self, do_extra_handshake, transfer_data, passive_closing_handshake):
-        self.do_extra_handshake = do_extra_handshake
-        self.transfer_data = transfer_data
-        self.passive_closing_handshake = passive_closing_handshake
+        # An async file (`async def` hooks) is served on the asyncio loop (_aio); the blocking
+        # flow calls its coroutine hooks through wrappers that await them there.
+        self.is_async = _aio.is_async_suite(do_extra_handshake, transfer_data)
+        self.do_extra_handshake = _aio.blocking_hook(do_extra_handshake, "handshake")
+        self.transfer_data = _aio.blocking_hook(transfer_data, "transfer")
+        self.passive_closing_handshake = _aio.blocking_hook(passive_closing_handshake, "passive")
 
 
 def _decode_source(data, handler_encoding=None):
@@ -158,6 +161,10 @@ class Dispatcher:
         self._resource_listeners.append(listener)
         listener(list(self._handler_suite_map))
 
+    def async_resources(self):
+        """The resources whose handler file is async (served on the asyncio loop)."""
+        return [resource for resource, suite in self._handler_suite_map.items() if suite.is_async]
+
     def _notify_resource_listeners(self):
         for listener in self._resource_listeners:
             listener(list(self._handler_suite_map))
@@ -210,28 +217,30 @@ class Dispatcher:
                 raise DispatchException("No handler for: %r" % request.ws_resource)
             suite.transfer_data(request)
             if not request.server_terminated:
-                request.ws_stream.close_connection()
+                _aio.blocking_stream(request).close_connection()
         except handshake.AbortedByUserException:
             self._logger.debug("%s", traceback.format_exc())
             raise
         except msgutil.BadOperationException as e:
             self._logger.debug("%s", e)
-            request.ws_stream.close_connection(common.STATUS_INTERNAL_ENDPOINT_ERROR)
+            _aio.blocking_stream(request).close_connection(common.STATUS_INTERNAL_ENDPOINT_ERROR)
         except MessageTooBigException as e:
             # Before InvalidFrameException, its parent; the peer may still be sending.
             self._logger.debug("%s", e)
-            request.ws_stream.close_connection(common.STATUS_MESSAGE_TOO_BIG, wait_response=False)
+            _aio.blocking_stream(request).close_connection(
+                common.STATUS_MESSAGE_TOO_BIG, wait_response=False
+            )
         except msgutil.InvalidFrameException as e:
             # Before ConnectionTerminatedException, its parent. Includes
             # ProtocolViolationException (reserved bits, unknown opcode): 1002.
             self._logger.debug("%s", e)
-            request.ws_stream.close_connection(common.STATUS_PROTOCOL_ERROR)
+            _aio.blocking_stream(request).close_connection(common.STATUS_PROTOCOL_ERROR)
         except msgutil.UnsupportedFrameException as e:
             self._logger.debug("%s", e)
-            request.ws_stream.close_connection(common.STATUS_UNSUPPORTED_DATA)
+            _aio.blocking_stream(request).close_connection(common.STATUS_UNSUPPORTED_DATA)
         except stream.InvalidUTF8Exception as e:
             self._logger.debug("%s", e)
-            request.ws_stream.close_connection(common.STATUS_INVALID_FRAME_PAYLOAD_DATA)
+            _aio.blocking_stream(request).close_connection(common.STATUS_INVALID_FRAME_PAYLOAD_DATA)
         except msgutil.ConnectionTerminatedException as e:
             self._logger.debug("%s", e)
         except Exception as e:

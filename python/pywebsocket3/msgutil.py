@@ -12,13 +12,13 @@ from pywebsocket3._stream_exceptions import (  # noqa: F401  (re-exported for ha
 
 
 def close_connection(request):
-    """Close 1000 and wait for the peer's Close."""
-    request.ws_stream.close_connection()
+    """Close 1000 and wait for the peer's Close (an awaitable for an async handler)."""
+    return request.ws_stream.close_connection()
 
 
 def send_message(request, payload_data, end=True, binary=False):
     """Send a message (str as text, bytes with ``binary=True``), or part of one."""
-    request.ws_stream.send_message(payload_data, end, binary)
+    return request.ws_stream.send_message(payload_data, end, binary)
 
 
 def receive_message(request):
@@ -27,7 +27,7 @@ def receive_message(request):
 
 
 def send_ping(request, body=""):
-    request.ws_stream.send_ping(body)
+    return request.ws_stream.send_ping(body)
 
 
 class MessageReceiver(threading.Thread):

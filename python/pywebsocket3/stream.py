@@ -10,7 +10,7 @@ import codecs
 import struct
 from collections import deque
 
-from pywebsocket3 import _native, common, util
+from pywebsocket3 import _aio, _native, common, util
 from pywebsocket3._frames import (  # noqa: F401 (re-exported)
     FragmentedFrameBuilder,
     Frame,
@@ -290,7 +290,7 @@ class Stream(_native.StreamCore):
     def _process_ping_message(self, message):
         handler = getattr(self._request, "on_ping_handler", None)
         if handler:
-            handler(self._request, message)
+            _aio.call_control_handler(handler, self._request, message)
             return
         self._send_pong(message)
 
@@ -311,7 +311,7 @@ class Stream(_native.StreamCore):
             self._logger.debug("Received a unsolicited pong")
         handler = getattr(self._request, "on_pong_handler", None)
         if handler:
-            handler(self._request, message)
+            _aio.call_control_handler(handler, self._request, message)
 
     # ------------------------------------------------------------------ control frames
 

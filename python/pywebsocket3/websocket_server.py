@@ -19,7 +19,7 @@ import sys
 import threading
 import traceback
 
-from pywebsocket3 import _hub, _native, dispatch, server_util, util
+from pywebsocket3 import _aio, _hub, _native, dispatch, server_util, util
 from pywebsocket3.request_handler import WebSocketRequestHandler
 
 _DEFAULT_REQUEST_QUEUE_SIZE = 128
@@ -187,7 +187,8 @@ class WebSocketServer:
         self._config = _native_config(options)
         self._dynamic = _dynamic_config(options)
         self._hub = None
-        if getattr(options, "greenlets", False):
+        self._aio = None
+        if getattr(options, "greenlets", False) or options.dispatcher.async_resources():
             # Before binding: a missing package fails first, and the import (slow on a cold
             # cache) does not widen the time between listening and serving.
             _hub.import_greenlet()
@@ -224,6 +225,8 @@ class WebSocketServer:
             if resources != self._resources:
                 self._resources = list(resources)
                 self._native.set_handler_resources(self._resources)
+                dispatcher = self.websocket_server_options.dispatcher
+                self._native.set_async_resources(dispatcher.async_resources())
 
     def _apply_option_changes(self):
         """Options changed on the options object since the last poll reach the server."""
@@ -243,6 +246,9 @@ class WebSocketServer:
             self.websocket_server_options, "shutdown_timeout", _DEFAULT_SHUTDOWN_TIMEOUT
         )
         self._native.shutdown(float(timeout))
+        # Async tasks still running past the timeout (awaiting something else than their
+        # WebSocket) are cancelled.
+        self._stop_aio()
 
     def _start_hub(self):
         """--greenlets: a hub in this process (after any --workers fork), once."""
@@ -253,6 +259,24 @@ class WebSocketServer:
         self._hub = _hub.Hub(self._on_websocket)
         self._hub.start()
         self._native.use_hub(self._hub.native)
+
+    def _start_aio(self, loop=None):
+        """Async handler files: this process's asyncio loop (after any --workers fork), once.
+
+        ``loop``: serve on a loop the caller runs (``pywebsocket3.serve``) instead of a new
+        one on its own thread."""
+        if not self.websocket_server_options.dispatcher.async_resources():
+            return
+        if self._aio is not None and self._aio.pid == os.getpid():
+            return
+        event_loop = getattr(self.websocket_server_options, "event_loop", None)
+        self._aio = _aio.AsyncRunner(self._on_websocket, loop=loop, event_loop=event_loop)
+        self._aio.start()
+        self._native.use_async(self._aio.queue)
+
+    def _stop_aio(self):
+        if self._aio is not None and self._aio.pid == os.getpid():
+            self._aio.close()
 
     def serve_forever(self, poll_interval=0.5):
         """Serve until shutdown(); polls so signal handlers run when called on the main thread."""
@@ -265,6 +289,7 @@ class WebSocketServer:
             server_util._init_native_logging(logging.getLogger("pywebsocket3").getEffectiveLevel())
             self._apply_option_changes()
             self._start_hub()
+            self._start_aio()
             self._native.start()
             while not self._shutdown_request:
                 if self._native.wait(poll_interval):
@@ -311,6 +336,7 @@ class WebSocketServer:
         self._native.close()
         if self._hub is not None and self._hub.pid == os.getpid():
             self._hub.close()
+        self._stop_aio()
 
     def fileno(self):
         """Not meaningful with several sockets; returns the first one's, as pywebsocket did."""

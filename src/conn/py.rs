@@ -8,7 +8,8 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 
-use super::ConnIo;
+use super::{ConnIo, Waiter};
+use std::io;
 
 #[pyclass(frozen, module = "pywebsocket3._native")]
 pub struct Connection {
@@ -81,6 +82,40 @@ impl Connection {
     fn close(&self, py: Python<'_>) {
         let io = Arc::clone(&self.io);
         self.io.run_waiting(py, move || io.close());
+    }
+
+    /// Hands the connection to an asyncio loop (`pywebsocket3._aio`): its socket becomes
+    /// non-blocking and every wait calls `waiter(fd, kind)` (0 readable, 1 writable, 2 yield)
+    /// with the GIL held; the waiter returns once the connection may go on.
+    fn _make_async(&self, waiter: Py<PyAny>) -> PyResult<()> {
+        let fd = self.io.fd();
+        let wait: Waiter = Box::new(move |kind| {
+            Python::attach(|py| {
+                waiter
+                    .call1(py, (fd, kind as u8))
+                    .map(drop)
+                    .map_err(|err| io::Error::other(err.to_string()))
+            })
+        });
+        self.io.make_cooperative(wait)?;
+        Ok(())
+    }
+
+    #[getter]
+    fn _fd(&self) -> i32 {
+        self.io.fd()
+    }
+
+    #[getter]
+    fn _is_async(&self) -> bool {
+        self.io.is_cooperative()
+    }
+
+    /// Writes the bytes a non-waiting send left held (see `conn::nowait`).
+    fn _flush(&self, py: Python<'_>) -> PyResult<()> {
+        let io = Arc::clone(&self.io);
+        self.io.run_waiting(py, move || io.flush_out())?;
+        Ok(())
     }
 
     /// Called by the handler thread once `on_websocket` returned: close and free the slot.

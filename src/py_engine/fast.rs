@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use pyo3::prelude::*;
 
 use super::{Engine, HOLD_PAYLOAD, NO_OPCODE};
+use crate::conn::WriteNow;
 use crate::engine::{Event, Sender};
 use crate::py_io::{to_py_result, Transport, Writer};
 
@@ -62,5 +63,51 @@ impl Engine {
                 Some(to_py_result(result, writer.error))
             }
         }
+    }
+}
+
+impl Engine {
+    /// For async handlers: one message sent without waiting, or `NotNow` when it cannot be
+    /// (busy writer, held bytes, not a loop connection); then the caller takes the slow path.
+    pub(super) fn send_now(
+        &self,
+        py: Python<'_>,
+        payload: &[u8],
+        end: bool,
+        binary: bool,
+    ) -> PyResult<WriteNow> {
+        let Transport::Native(io) = &self.transport else {
+            return Ok(WriteNow::NotNow);
+        };
+        if !io.is_cooperative() {
+            return Ok(WriteNow::NotNow);
+        }
+        if let Some(result) = self.send_held(py, payload, end, binary) {
+            return result.map(|()| WriteNow::Written);
+        }
+        let Ok(mut sender) = self.sender.try_lock() else {
+            return Ok(WriteNow::NotNow);
+        };
+        let sender: &mut Sender = &mut sender;
+        let written = io.write_now(move || {
+            sender.encode_message(payload, end, binary)?;
+            Ok(sender.frame())
+        });
+        match written {
+            Ok(Ok(how)) => Ok(how),
+            Ok(Err(err)) => Err(err.into()),
+            Err(err) => to_py_result(Err(err), None),
+        }
+    }
+}
+
+impl Engine {
+    /// `receive_buffered` as `(opcode, payload)` for Python (async handlers' fast path).
+    pub(super) fn receive_buffered_py<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> Option<PyResult<(u8, Bound<'py, PyAny>)>> {
+        let result = self.receive_buffered()?;
+        Some(result.map(|event| super::event_to_py(py, event)))
     }
 }

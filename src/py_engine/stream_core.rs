@@ -15,6 +15,7 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 
 use super::{Engine, NO_OPCODE};
+use crate::conn::WriteNow;
 use crate::error::{
     BadOperationException, InvalidFrameException, InvalidUTF8Exception, UnsupportedFrameException,
 };
@@ -72,25 +73,11 @@ impl StreamCore {
         let py = slf.py();
         let core = slf.get();
         let engine = core.engine()?;
-        let request = slf.getattr(intern!(py, "_request"))?;
-        let terminated = intern!(py, "client_terminated");
-        if request.getattr(terminated)?.is_truthy()? {
-            return Err(BadOperationException::new_err(
-                "Requested receive_message after receiving a closing handshake",
-            ));
-        }
+        let request = receivable_request(slf)?;
         loop {
             let (opcode, payload) = match engine.receive(py) {
                 Ok(event) => event,
-                Err(err) => {
-                    let invalid = err.is_instance_of::<InvalidFrameException>(py)
-                        || err.is_instance_of::<InvalidUTF8Exception>(py);
-                    if invalid && engine.last_opcode() == Some(OPCODE_CLOSE) {
-                        // The peer's (invalid) Close ends its side: our Close must not wait.
-                        request.setattr(terminated, true)?;
-                    }
-                    return Err(err);
-                }
+                Err(err) => return Err(receive_failed(py, engine, &request, err)),
             };
             core.original_opcode.store(opcode, Ordering::Relaxed);
             let hook = match opcode {
@@ -108,6 +95,66 @@ impl StreamCore {
                 }
             };
             slf.call_method1(hook, (payload,))?;
+        }
+    }
+
+    /// For async handlers (`pywebsocket3._aio`): a data message already buffered (str or
+    /// bytes), a control frame's `(opcode, payload)` for the caller to process, or None when
+    /// nothing whole is buffered. Never waits and makes no syscall.
+    fn _receive_nowait<'py>(slf: &Bound<'py, Self>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let py = slf.py();
+        let core = slf.get();
+        let engine = core.engine()?;
+        let request = receivable_request(slf)?;
+        let (opcode, payload) = match engine.receive_buffered_py(py) {
+            None => return Ok(None),
+            Some(Ok(event)) => event,
+            Some(Err(err)) => return Err(receive_failed(py, engine, &request, err)),
+        };
+        core.original_opcode.store(opcode, Ordering::Relaxed);
+        if opcode <= OPCODE_BINARY {
+            return Ok(Some(payload));
+        }
+        Ok(Some((opcode, payload).into_pyobject(py)?.into_any()))
+    }
+
+    /// For async handlers: sends without waiting. 0: not sent (take the slow path), 1: sent,
+    /// 2: partly sent, the rest held (the caller awaits the connection's `_flush`).
+    #[pyo3(signature = (message, end=Truthy(true), binary=Truthy(false)))]
+    fn _send_nowait(
+        slf: &Bound<'_, Self>,
+        message: &Bound<'_, PyAny>,
+        end: Truthy,
+        binary: Truthy,
+    ) -> PyResult<u8> {
+        let py = slf.py();
+        let engine = slf.get().engine()?;
+        let request = slf.getattr(intern!(py, "_request"))?;
+        if request
+            .getattr(intern!(py, "server_terminated"))?
+            .is_truthy()?
+        {
+            return Ok(0);
+        }
+        let (Truthy(end), Truthy(binary)) = (end, binary);
+        let result = if let (true, Ok(bytes)) = (binary, message.cast_exact::<PyBytes>()) {
+            engine.send_now(py, bytes.as_bytes(), end, true)
+        } else if message.is_exact_instance_of::<PyString>() && !binary {
+            match message.extract::<PyBackedStr>() {
+                Ok(text) => engine.send_now(py, text.as_bytes(), end, false),
+                Err(_) => return Ok(0),
+            }
+        } else {
+            return Ok(0);
+        };
+        match result {
+            Ok(WriteNow::NotNow) => Ok(0),
+            Ok(WriteNow::Written) => Ok(1),
+            Ok(WriteNow::Partial) => Ok(2),
+            Err(err) => {
+                slf.call_method1(intern!(py, "_send_failed"), (err.value(py),))?;
+                Err(err)
+            }
         }
     }
 
@@ -150,6 +197,39 @@ impl StreamCore {
         }
         Ok(())
     }
+}
+
+/// The stream's request, once checked that no Close has been received yet.
+fn receivable_request<'py>(slf: &Bound<'py, StreamCore>) -> PyResult<Bound<'py, PyAny>> {
+    let py = slf.py();
+    let request = slf.getattr(intern!(py, "_request"))?;
+    if request
+        .getattr(intern!(py, "client_terminated"))?
+        .is_truthy()?
+    {
+        return Err(BadOperationException::new_err(
+            "Requested receive_message after receiving a closing handshake",
+        ));
+    }
+    Ok(request)
+}
+
+/// A receive error as the handler sees it; an invalid Close also ends the peer's side.
+fn receive_failed(
+    py: Python<'_>,
+    engine: &Engine,
+    request: &Bound<'_, PyAny>,
+    err: PyErr,
+) -> PyErr {
+    let invalid = err.is_instance_of::<InvalidFrameException>(py)
+        || err.is_instance_of::<InvalidUTF8Exception>(py);
+    if invalid && engine.last_opcode() == Some(OPCODE_CLOSE) {
+        // The peer's (invalid) Close ends its side: our Close must not wait.
+        if let Err(set_failed) = request.setattr(intern!(py, "client_terminated"), true) {
+            return set_failed;
+        }
+    }
+    err
 }
 
 /// A flag taken as Python's `if flag:` takes it (handlers pass 0/1, None, ...).

@@ -1,0 +1,433 @@
+"""Async handlers: handler files whose hooks are ``async def`` run as asyncio tasks.
+
+A handler file is async when its ``web_socket_transfer_data`` or
+``web_socket_do_extra_handshake`` is a coroutine function (``inspect``, at load time); it
+is served on the process's one asyncio loop, next to blocking handlers on their threads.
+
+How it runs on the same engine: the connection's socket is made non-blocking and the
+usual per-connection flow (handshake, dispatch, close codes: ``request_handler``) runs
+in a *bridge* greenlet driven by the connection's task. Wherever that flow would block
+(a socket not ready, a lock another task holds, an ``async def`` hook to await) the
+bridge switches back to its task, which awaits the socket's readiness (``add_reader``
+/ ``add_writer``) or the hook on the loop, then switches back in. A hook's
+``await ws_stream.receive_message()`` first takes a message already buffered natively
+(no greenlet, no syscall) and only bridges when it must wait.
+"""
+
+import asyncio
+import inspect
+import logging
+import os
+import select
+import threading
+import time
+
+from pywebsocket3 import _native, common
+
+# What a connection waits for (conn::cooperative::Wait).
+_READABLE = 0
+_WRITABLE = 1
+_YIELD = 2
+# Messages taken from the buffer in a row before the task lets the others run.
+_FAST_STREAK = 16
+
+_logger = logging.getLogger("pywebsocket3.websocket_server.WebSocketServer")
+_greenlet = None
+_Bridge = None
+# The runner of this process (its loop serves TLS connections' async hooks too).
+_current_runner = None
+
+
+def _import_greenlet():
+    global _greenlet, _Bridge
+    if _greenlet is None:
+        try:
+            import greenlet
+        except ImportError:
+            raise RuntimeError(
+                "async handlers need the greenlet package: pip install greenlet"
+            ) from None
+
+        class Bridge(greenlet.greenlet):
+            """A greenlet running blocking engine code for a task on the loop."""
+
+        _greenlet, _Bridge = greenlet, Bridge
+    return _greenlet
+
+
+class _Wait:
+    __slots__ = ("fd", "kind")
+
+    def __init__(self, fd, kind):
+        self.fd = fd
+        self.kind = kind
+
+
+class _Await:
+    __slots__ = ("awaitable",)
+
+    def __init__(self, awaitable):
+        self.awaitable = awaitable
+
+
+def is_async_suite(*hooks):
+    """True when a handler file's hooks make it an async handler."""
+    return any(inspect.iscoroutinefunction(hook) for hook in hooks)
+
+
+def _in_bridge():
+    return _greenlet is not None and type(_greenlet.getcurrent()) is _Bridge
+
+
+def wait(fd, kind):
+    """The waiter of every async connection (called by the engine, GIL held)."""
+    if _in_bridge():
+        _greenlet.getcurrent().parent.switch(_Wait(fd, kind))
+        return
+    # Another thread using the connection (or a path that cannot bridge): block here.
+    if kind == _YIELD:
+        time.sleep(0.001)
+        return
+    poller = select.poll()
+    poller.register(fd, select.POLLIN if kind == _READABLE else select.POLLOUT)
+    poller.poll()
+
+
+def await_blocking(awaitable):
+    """Runs an awaitable to its end from blocking code: in a bridge, on its task."""
+    if _in_bridge():
+        return _greenlet.getcurrent().parent.switch(_Await(awaitable))
+    runner = _current_runner
+    if runner is not None and runner.loop.is_running() and not runner.on_loop_thread():
+        return asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), runner.loop).result()
+    return asyncio.run(_as_coroutine(awaitable))
+
+
+async def _as_coroutine(awaitable):
+    return await awaitable
+
+
+def _wake(future):
+    if not future.done():
+        future.set_result(None)
+
+
+async def _ready(loop, fd, kind):
+    if kind == _YIELD:
+        await asyncio.sleep(0)
+        return
+    future = loop.create_future()
+    if kind == _READABLE:
+        loop.add_reader(fd, _wake, future)
+        try:
+            await future
+        finally:
+            loop.remove_reader(fd)
+    else:
+        loop.add_writer(fd, _wake, future)
+        try:
+            await future
+        finally:
+            loop.remove_writer(fd)
+
+
+async def drive(fn, *args):
+    """``fn(*args)`` (blocking engine code) in a bridge greenlet, its waits awaited here."""
+    _import_greenlet()
+    loop = asyncio.get_running_loop()
+    bridge = _Bridge(fn)
+    request = bridge.switch(*args)
+    while not bridge.dead:
+        try:
+            if type(request) is _Wait:
+                await _ready(loop, request.fd, request.kind)
+                value = None
+            else:
+                value = await request.awaitable
+        except BaseException as error:
+            try:
+                request = bridge.throw(error)
+            except BaseException as after:
+                # The engine turns an exception inside a wait into a socket error; a
+                # cancellation must still reach the task as one.
+                if isinstance(error, asyncio.CancelledError) and after is not error:
+                    raise error from after
+                raise
+        else:
+            request = bridge.switch(value)
+    return request
+
+
+class _Runner:
+    """Runs one connection's blocking calls: bridged on the loop, or on its own thread for
+    a connection the loop does not own (TLS)."""
+
+    __slots__ = ("_connection", "_executor")
+
+    def __init__(self, connection):
+        self._connection = connection
+        self._executor = None
+
+    async def __call__(self, fn, *args):
+        if self._connection._is_async:
+            return await drive(fn, *args)
+        if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="pywebsocket3-tls")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def close(self):
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+
+
+class AsyncStream:
+    """``request.ws_stream`` for async handlers: the blocking stream's API as coroutines.
+
+    Attributes other than the awaitable methods are the blocking stream's.
+    """
+
+    def __init__(self, stream, runner, connection):
+        self._blocking = stream
+        self._run = runner
+        self._connection = connection
+        self._streak = 0
+
+    def __getattr__(self, name):
+        return getattr(self._blocking, name)
+
+    async def receive_message(self):
+        """The next message: str, bytes, or None once the peer's Close came (answered)."""
+        stream = self._blocking
+        while True:
+            if self._streak >= _FAST_STREAK:
+                self._streak = 0
+                await asyncio.sleep(0)
+            got = stream._receive_nowait()
+            if got is None:
+                self._streak = 0
+                return await self._run(stream.receive_message)
+            if type(got) is not tuple:
+                self._streak += 1
+                return got
+            opcode, payload = got
+            if opcode == common.OPCODE_CLOSE:
+                await self._run(stream._process_close_message, payload)
+                return None
+            if opcode == common.OPCODE_PING:
+                await self._run(stream._process_ping_message, payload)
+            else:
+                await self._run(stream._process_pong_message, payload)
+
+    async def send_message(self, message, end=True, binary=False):
+        """Sends a message (or part of one); waits while the peer does not read."""
+        stream = self._blocking
+        sent = stream._send_nowait(message, end, binary)
+        if sent == 1:
+            return
+        if sent == 2:
+            await self._run(self._connection._flush)
+            return
+        await self._run(stream.send_message, message, end, binary)
+
+    async def close_connection(
+        self, code=common.STATUS_NORMAL_CLOSURE, reason="", wait_response=True
+    ):
+        await self._run(self._blocking.close_connection, code, reason, wait_response)
+
+    async def send_ping(self, body="", binary=False):
+        await self._run(self._blocking.send_ping, body, binary)
+
+    async def receive_bytes(self, length):
+        return await self._run(self._blocking.receive_bytes, length)
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        message = await self.receive_message()
+        if message is None:
+            raise StopAsyncIteration
+        return message
+
+
+class AsyncConnection:
+    """``request.connection`` for async hooks: ``await read(n)`` / ``await write(data)``."""
+
+    def __init__(self, connection, runner):
+        self._connection = connection
+        self._run = runner
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)
+
+    async def read(self, length):
+        return await self._run(self._connection.read, length)
+
+    async def write(self, data):
+        await self._run(self._connection.write, data)
+
+
+def _runner_of(request):
+    runner = getattr(request, "_aio_runner", None)
+    if runner is None:
+        native = getattr(request, "_connection_native", None) or request.connection
+        request._connection_native = native
+        runner = request._aio_runner = _Runner(native)
+    return runner
+
+
+def blocking_hook(hook, phase):
+    """A coroutine-function hook as the blocking flow calls it (dispatch._HandlerSuite)."""
+    if not inspect.iscoroutinefunction(hook):
+        return hook
+
+    def call(request):
+        runner = _runner_of(request)
+        native = request._connection_native
+        if phase == "handshake":
+            request.connection = AsyncConnection(native, runner)
+            try:
+                return await_blocking(hook(request))
+            finally:
+                request.connection = native
+        if phase == "transfer":
+            request.connection = AsyncConnection(native, runner)
+            stream = request.ws_stream
+            if not isinstance(stream, AsyncStream):
+                request.ws_stream = AsyncStream(stream, runner, native)
+        return await_blocking(hook(request))
+
+    call.__wrapped__ = hook
+    return call
+
+
+def blocking_stream(request):
+    """The stream the blocking flow uses, also when the handler sees an AsyncStream."""
+    stream = request.ws_stream
+    return getattr(stream, "_blocking", stream) if isinstance(stream, AsyncStream) else stream
+
+
+def call_control_handler(handler, request, message):
+    """on_ping_handler / on_pong_handler, which may be ``async def``."""
+    result = handler(request, message)
+    if inspect.isawaitable(result):
+        await_blocking(result)
+
+
+class AsyncRunner:
+    """The asyncio loop of this process and the tasks serving async connections.
+
+    ``on_websocket(connection, head)`` is the blocking flow (``request_handler``), run
+    in a bridge per connection. Without ``loop`` a new loop runs on its own thread
+    (uvloop when ``event_loop`` asks for it, or by default when it is installed).
+    """
+
+    def __init__(self, on_websocket, loop=None, event_loop=None):
+        _import_greenlet()
+        self._on_websocket = on_websocket
+        self.queue = _native.AsyncQueue()
+        self.pid = os.getpid()
+        self._tasks = set()
+        self._thread = None
+        self._own_loop = loop is None
+        self.loop = loop if loop is not None else new_event_loop(event_loop)
+
+    def start(self):
+        global _current_runner
+        _current_runner = self
+        if self._own_loop:
+            started = threading.Event()
+            self._thread = threading.Thread(
+                target=self._run_loop, args=(started,), name="pywebsocket3-asyncio", daemon=True
+            )
+            self._thread.start()
+            started.wait(5)
+        else:
+            self.loop.add_reader(self.queue.wake_fd(), self._accept)
+
+    def _run_loop(self, started):
+        asyncio.set_event_loop(self.loop)
+        self.loop.add_reader(self.queue.wake_fd(), self._accept)
+        self.loop.call_soon(started.set)
+        try:
+            self.loop.run_forever()
+        finally:
+            try:
+                self.loop.remove_reader(self.queue.wake_fd())
+            except Exception:
+                pass
+
+    def on_loop_thread(self):
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
+
+    def _accept(self):
+        for connection, head in self.queue.take():
+            task = self.loop.create_task(self._serve(connection, head))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, connection, head):
+        try:
+            connection._make_async(wait)
+            await drive(self._on_websocket, connection, head)
+        except asyncio.CancelledError:
+            _logger.debug("Handler task cancelled: %r", connection.remote_addr)
+        except Exception:
+            _logger.exception("Exception in processing request from: %r", connection.remote_addr)
+        finally:
+            try:
+                await drive(connection._finish)
+            except BaseException:
+                connection.close()
+                connection._finish()
+
+    def active(self):
+        return len(self._tasks)
+
+    async def cancel_all(self, timeout=1.0):
+        """Cancels every task still serving a connection and waits (at most ``timeout``)."""
+        tasks = [task for task in self._tasks if not task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
+    def close(self, timeout=1.0):
+        """No new connections; tasks still running are cancelled; an own loop stops."""
+        self.queue.close()
+        if self._own_loop:
+            if self.loop.is_running() and self._thread is not threading.current_thread():
+                future = asyncio.run_coroutine_threadsafe(self.cancel_all(timeout), self.loop)
+                try:
+                    future.result(timeout + 1.0)
+                except Exception:
+                    pass
+                self.loop.call_soon_threadsafe(self.loop.stop)
+                self._thread.join(timeout=2.0)
+        else:
+            try:
+                self.loop.remove_reader(self.queue.wake_fd())
+            except Exception:
+                pass
+
+
+def new_event_loop(event_loop=None):
+    """A new loop: ``asyncio``, ``uvloop``, or (None) uvloop when installed."""
+    if event_loop in (None, "", "auto"):
+        try:
+            import uvloop
+        except ImportError:
+            return asyncio.new_event_loop()
+        return uvloop.new_event_loop()
+    if event_loop == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    if event_loop == "asyncio":
+        return asyncio.new_event_loop()
+    raise ValueError("event loop must be 'asyncio' or 'uvloop', not %r" % (event_loop,))
