@@ -15,6 +15,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +27,18 @@ EXAMPLES_DIR = REPO_ROOT / "examples"
 FIXTURE_HANDLERS = TESTS_DIR / "fixtures" / "handlers"
 FIXTURE_BROKEN = TESTS_DIR / "fixtures" / "broken"
 CACHE_DIR = TESTS_DIR / ".cache"
+
+# "async": the examples and fixture handlers that have async twins run as `async def`
+# handlers (tests/async_twins.py), so the same tests check the asyncio mode.
+HANDLER_MODE = os.environ.get("PYWEBSOCKET_TEST_HANDLER_MODE", "blocking")
+if HANDLER_MODE == "async":
+    import async_twins
+
+    _TWIN_ROOT = Path(tempfile.mkdtemp(prefix="pywebsocket-async-twins-"))
+    EXAMPLES_DIR = async_twins.overlay(EXAMPLES_DIR, _TWIN_ROOT / "examples", async_twins.EXAMPLES)
+    FIXTURE_HANDLERS = async_twins.overlay(
+        FIXTURE_HANDLERS, _TWIN_ROOT / "handlers", async_twins.FIXTURES
+    )
 
 HOST = "127.0.0.1"
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
