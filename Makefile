@@ -15,6 +15,19 @@ help: ## Show this help
 install: ## Build (release) and install the package into $(PYTHON)'s environment
 	$(PYTHON) -m pip install .
 
+# The published wheel: abi3 (one file for CPython >= 3.9), zlib compiled in, linked by zig
+# against glibc 2.17 so that it is manylinux2014; maturin finds zig through ziglang in $(PYTHON)'s
+# environment (hence its bin/ on PATH).
+WHEEL_FLAGS ?= --release --features abi3,static-zlib --zig --compatibility manylinux2014
+
+.PHONY: wheel
+wheel: sdist ## Build the portable wheel (abi3, manylinux2014, static zlib) and the sdist into dist/
+	PATH="$(abspath $(dir $(PYTHON))):$$PATH" $(PYTHON) -m maturin build $(WHEEL_FLAGS) --out dist
+
+.PHONY: sdist
+sdist: ## Build the source distribution into dist/
+	$(PYTHON) -m maturin sdist --out dist
+
 .PHONY: dev
 dev: ## Build the extension in debug mode into the active virtualenv (maturin develop)
 	$(PYTHON) -m maturin develop

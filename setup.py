@@ -14,17 +14,17 @@ USAGE = "usage: python setup.py {build,install} [pip options for install]"
 
 
 def build():
-    """Build the wheel into build/wheel/ (release profile, abi3)."""
-    for old in glob.glob(os.path.join(WHEEL_DIR, "pywebsocket_rs-*.whl")):
+    """Build the wheel into build/wheel/ (release profile, for this CPython, as pip install .)."""
+    for old in glob.glob(os.path.join(WHEEL_DIR, "pywebsocket3-*.whl")):
         os.remove(old)
     pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", WHEEL_DIR, HERE]
     subprocess.check_call(pip)
-    return glob.glob(os.path.join(WHEEL_DIR, "pywebsocket_rs-*.whl"))[0]
+    return glob.glob(os.path.join(WHEEL_DIR, "pywebsocket3-*.whl"))[0]
 
 
 def install(extra_args):
     """Install the wheel that build() made (building it first if there is none)."""
-    wheels = glob.glob(os.path.join(WHEEL_DIR, "pywebsocket_rs-*.whl"))
+    wheels = glob.glob(os.path.join(WHEEL_DIR, "pywebsocket3-*.whl"))
     wheel = wheels[0] if wheels else build()
     pip = [sys.executable, "-m", "pip", "install", "--force-reinstall", "--no-deps", wheel]
     subprocess.check_call(pip + list(extra_args))

@@ -1,3 +1,4 @@
+# pywebsocket-rs: native implementation (this line tells _pywebsocket3_guard the package is ours)
 """pywebsocket3: a WebSocket server for tests and experiments, on a native Rust transport.
 
 A drop-in replacement for pywebsocket3 / mod_pywebsocket: the same handler files,
@@ -56,4 +57,15 @@ and ``request.ws_extensions`` ends up holding what was accepted.
 
 from pywebsocket3._native import __version__
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "serve"]
+
+
+async def serve(options):
+    """Serve on the running asyncio loop: ``async with await serve(options) as server:``.
+
+    ``options`` as ``standalone._parse_args_and_config`` makes them; async handler files
+    run as tasks on this loop, blocking ones on their threads (``pywebsocket3._aio_server``).
+    """
+    from pywebsocket3._aio_server import serve as _serve
+
+    return await _serve(options)

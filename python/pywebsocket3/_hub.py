@@ -8,7 +8,7 @@ waits for all of their sockets at once, so a busy server handles many messages p
 wake-up. Handlers must then wait only on their WebSocket (``receive_message``,
 ``send_message``, ``connection.read``/``write``): a handler that sleeps or blocks on
 anything else stalls every connection of the process. TLS connections still get
-handler threads. Needs the ``greenlet`` package (``pip install pywebsocket-rs[greenlet]``).
+handler threads. Needs the ``greenlet`` package (``pip install 'pywebsocket3[greenlet]'``).
 """
 
 import logging
@@ -32,7 +32,7 @@ def import_greenlet():
         import greenlet
     except ImportError:
         raise RuntimeError(
-            "--greenlets needs the greenlet package: pip install 'pywebsocket-rs[greenlet]'"
+            "--greenlets needs the greenlet package: pip install 'pywebsocket3[greenlet]'"
         )
     return greenlet
 
