@@ -21,22 +21,6 @@ _MARKER = b"# pywebsocket-rs: native implementation"
 _PACKAGES = ("pywebsocket3", "mod_pywebsocket")
 
 
-class MixedInstallError(ImportError):
-    """pywebsocket3's files in this environment come from more than one distribution."""
-
-
-class _MixedInstallFinder:
-    """A meta-path finder that refuses every module of the mixed package."""
-
-    def __init__(self, message):
-        self.message = message
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname.partition(".")[0] in _PACKAGES:
-            raise MixedInstallError(self.message, name=fullname)
-        return None
-
-
 def _conflicts(site_dir):
     """What is wrong with pywebsocket3 in ``site_dir``, as short phrases (none: all is well)."""
     try:
@@ -77,12 +61,29 @@ def _message(site_dir, conflicts):
     )
 
 
-def _excepthook(exc_type, exc, traceback, previous=sys.excepthook):
-    """An uncaught MixedInstallError prints its message alone: the traceback adds nothing."""
-    if isinstance(exc, MixedInstallError):
-        sys.stderr.write("%s\n" % exc)
-        return
-    previous(exc_type, exc, traceback)
+def _refuse(message):
+    """From now on, importing pywebsocket3 or mod_pywebsocket raises MixedInstallError."""
+
+    class MixedInstallError(ImportError):
+        """pywebsocket3's files in this environment come from more than one distribution."""
+
+    class MixedInstallFinder:
+        """A meta-path finder that refuses every module of the mixed packages."""
+
+        def find_spec(self, fullname, path=None, target=None):
+            if fullname.partition(".")[0] in _PACKAGES:
+                raise MixedInstallError(message, name=fullname)
+            return None
+
+    def excepthook(exc_type, exc, traceback, previous=sys.excepthook):
+        # Uncaught, the error prints its message alone: the traceback adds nothing to it.
+        if isinstance(exc, MixedInstallError):
+            sys.stderr.write("%s\n" % exc)
+            return
+        previous(exc_type, exc, traceback)
+
+    sys.meta_path.insert(0, MixedInstallFinder())
+    sys.excepthook = excepthook
 
 
 def install():
@@ -90,8 +91,7 @@ def install():
     site_dir = os.path.dirname(os.path.abspath(__file__))
     conflicts = _conflicts(site_dir)
     if conflicts:
-        sys.meta_path.insert(0, _MixedInstallFinder(_message(site_dir, conflicts)))
-        sys.excepthook = _excepthook
+        _refuse(_message(site_dir, conflicts))
 
 
 try:

@@ -3,6 +3,10 @@
 //! Pure protocol code (no pyo3): `frame`, `utf8`, `deflate`, `engine`, `http_head`,
 //! `handshake`, `static_files`, `cgi`. Python edge: `py_engine`, `conn`, `py_server`, `logbridge`.
 
+// Windows has no fork (--workers), Unix signals, mio's Unix sources or raw fds: README "Installing".
+#[cfg(not(unix))]
+compile_error!("pywebsocket-rs builds on Unix only (Linux, macOS); Windows is not supported");
+
 pub mod cgi;
 pub mod conn;
 pub mod deflate;
