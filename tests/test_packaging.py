@@ -108,13 +108,13 @@ class Venv:
             ).stdout.strip()
         )
 
-    def run(self, *args, check=True, cwd=None):
+    def run(self, *args, check=True):
         result = subprocess.run(
             [str(self.python), *args],
             capture_output=True,
             text=True,
             env=_clean_env(),
-            cwd=cwd or self.path,
+            cwd=self.path,
             timeout=300,
         )
         if check and result.returncode != 0:
