@@ -172,7 +172,7 @@ def venv(tmp_path):
 
 def _install_ours(venv, wheel, *extra):
     """Ours by path, as ``pip install .`` does (without building it again)."""
-    venv.pip("install", "-q", "--no-index", "--find-links", str(wheel.parent), *extra, str(wheel))
+    venv.pip("install", "-q", "--find-links", str(wheel.parent), *extra, str(wheel))
 
 
 def _assert_files_are_ours(venv, wheel):
@@ -264,7 +264,7 @@ def _assert_ours_in_charge(venv, wheel, tmp_path):
 
 def test_ours_then_wptserve(venv, our_wheel, upstream_wheels, tmp_path):
     # By name from a release's file list, as `pip install pywebsocket3 --find-links URL` does.
-    venv.pip("install", "-q", "--no-index", "--find-links", str(our_wheel.parent), "pywebsocket3")
+    venv.pip("install", "-q", "--find-links", str(our_wheel.parent), "pywebsocket3")
     venv.pip("install", "-q", "--find-links", str(upstream_wheels), "wptserve")
     _assert_ours_in_charge(venv, our_wheel, tmp_path)
     # The extra, by name, from PyPI: pip keeps ours (4.1.0 satisfies it) and adds greenlet.

@@ -131,20 +131,36 @@ async def _ready(loop, fd, kind):
             loop.remove_writer(fd)
 
 
-async def drive(fn, *args):
-    """``fn(*args)`` (blocking engine code) in a bridge greenlet, its waits awaited here."""
+async def drive(fn, *args, resume=None, park=None):
+    """``fn(*args)`` (blocking engine code) in a bridge greenlet, its waits awaited here.
+
+    ``park(bridge, request)``: when given, a cancellation that comes while the bridge waits
+    for its socket leaves the bridge parked there (nothing half-read is lost) instead of
+    ending it; ``resume=(bridge, request)`` drives such a parked bridge on."""
     _import_greenlet()
     loop = asyncio.get_running_loop()
-    bridge = _Bridge(fn)
-    request = bridge.switch(*args)
+    if resume is not None:
+        bridge, request = resume
+    else:
+        bridge = _Bridge(fn)
+        request = bridge.switch(*args)
     while not bridge.dead:
         try:
             if type(request) is _Wait:
-                await _ready(loop, request.fd, request.kind)
+                try:
+                    await _ready(loop, request.fd, request.kind)
+                except asyncio.CancelledError:
+                    if park is None:
+                        raise
+                    park(bridge, request)
+                    raise
                 value = None
             else:
                 value = await request.awaitable
         except BaseException as error:
+            if park is not None and isinstance(error, asyncio.CancelledError):
+                if type(request) is _Wait:
+                    raise
             try:
                 request = bridge.throw(error)
             except BaseException as after:
@@ -162,24 +178,32 @@ class _Runner:
     """Runs one connection's blocking calls: bridged on the loop, or on its own thread for
     a connection the loop does not own (TLS)."""
 
-    __slots__ = ("_connection", "_executor")
+    __slots__ = ("_connection", "_executors")
 
     def __init__(self, connection):
         self._connection = connection
-        self._executor = None
+        # Receiving and sending each get a thread, so a receive that waits for the peer
+        # never holds up a send (as with the bridge, whose reads and writes are independent).
+        self._executors = {}
 
-    async def __call__(self, fn, *args):
+    async def __call__(self, fn, *args, receiving=False):
         if self._connection._is_async:
             return await drive(fn, *args)
-        if self._executor is None:
+        return await self.in_thread(fn, *args, receiving=receiving)
+
+    def in_thread(self, fn, *args, receiving=False):
+        executor = self._executors.get(receiving)
+        if executor is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="pywebsocket3-tls")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+            executor = self._executors[receiving] = ThreadPoolExecutor(
+                1, thread_name_prefix="pywebsocket3-tls"
+            )
+        return asyncio.get_running_loop().run_in_executor(executor, fn, *args)
 
     def close(self):
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
+        for executor in self._executors.values():
+            executor.shutdown(wait=False)
 
 
 class AsyncStream:
@@ -193,6 +217,9 @@ class AsyncStream:
         self._run = runner
         self._connection = connection
         self._streak = 0
+        # A receive whose task was cancelled (asyncio.wait_for, a timeout) while it waited:
+        # the next receive goes on with it, so no message is lost or cut in half.
+        self._parked = None
 
     def __getattr__(self, name):
         return getattr(self._blocking, name)
@@ -204,10 +231,10 @@ class AsyncStream:
             if self._streak >= _FAST_STREAK:
                 self._streak = 0
                 await asyncio.sleep(0)
-            got = stream._receive_nowait()
+            got = None if self._parked is not None else stream._receive_nowait()
             if got is None:
                 self._streak = 0
-                return await self._run(stream.receive_message)
+                return await self._receive_waiting()
             if type(got) is not tuple:
                 self._streak += 1
                 return got
@@ -219,6 +246,31 @@ class AsyncStream:
                 await self._run(stream._process_ping_message, payload)
             else:
                 await self._run(stream._process_pong_message, payload)
+
+    async def _receive_waiting(self):
+        parked, self._parked = self._parked, None
+        if not self._connection._is_async:
+            # A thread cannot be stopped: a cancelled receive's result waits for the next.
+            pending = parked or self._run.in_thread(self._blocking.receive_message, receiving=True)
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.done():
+                    self._parked = pending
+                raise
+        return await drive(self._blocking.receive_message, resume=parked, park=self._park)
+
+    def _park(self, bridge, request):
+        self._parked = (bridge, request)
+
+    def _drop_parked(self):
+        """The handler is done: a parked receive ends (its locks are released)."""
+        parked, self._parked = self._parked, None
+        if type(parked) is tuple and not parked[0].dead:
+            try:
+                parked[0].throw(_greenlet.GreenletExit)
+            except BaseException:
+                pass
 
     async def send_message(self, message, end=True, binary=False):
         """Sends a message (or part of one); waits while the peer does not read."""
@@ -240,7 +292,7 @@ class AsyncStream:
         await self._run(self._blocking.send_ping, body, binary)
 
     async def receive_bytes(self, length):
-        return await self._run(self._blocking.receive_bytes, length)
+        return await self._run(self._blocking.receive_bytes, length, receiving=True)
 
     def __aiter__(self):
         return self
@@ -263,7 +315,7 @@ class AsyncConnection:
         return getattr(self._connection, name)
 
     async def read(self, length):
-        return await self._run(self._connection.read, length)
+        return await self._run(self._connection.read, length, receiving=True)
 
     async def write(self, data):
         await self._run(self._connection.write, data)
@@ -296,11 +348,19 @@ def blocking_hook(hook, phase):
             request.connection = AsyncConnection(native, runner)
             stream = request.ws_stream
             if not isinstance(stream, AsyncStream):
-                request.ws_stream = AsyncStream(stream, runner, native)
+                stream = request.ws_stream = AsyncStream(stream, runner, native)
+            return await_blocking(_then_drop_parked(hook(request), stream))
         return await_blocking(hook(request))
 
     call.__wrapped__ = hook
     return call
+
+
+async def _then_drop_parked(coroutine, stream):
+    try:
+        return await coroutine
+    finally:
+        stream._drop_parked()
 
 
 def blocking_stream(request):
@@ -414,6 +474,19 @@ class AsyncRunner:
                 self.loop.remove_reader(self.queue.wake_fd())
             except Exception:
                 pass
+
+
+def check_event_loop(event_loop):
+    """A clear start-up error for a loop that cannot be had."""
+    if event_loop not in (None, "", "auto", "asyncio", "uvloop"):
+        raise ValueError("event loop must be 'asyncio' or 'uvloop', not %r" % (event_loop,))
+    if event_loop == "uvloop":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            raise RuntimeError(
+                "--event-loop uvloop needs the uvloop package: pip install uvloop"
+            ) from None
 
 
 def new_event_loop(event_loop=None):

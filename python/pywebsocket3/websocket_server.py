@@ -188,6 +188,8 @@ class WebSocketServer:
         self._dynamic = _dynamic_config(options)
         self._hub = None
         self._aio = None
+        if getattr(options, "event_loop", None):
+            _aio.check_event_loop(options.event_loop)
         if getattr(options, "greenlets", False) or options.dispatcher.async_resources():
             # Before binding: a missing package fails first, and the import (slow on a cold
             # cache) does not widen the time between listening and serving.
