@@ -15,6 +15,7 @@ from report import ECHO, NAMES, key_value  # noqa: E402
 COLORS = {
     "ours": "#d62728",
     "ours-greenlets": "#8c1c13",
+    "ours-async": "#e377c2",
     "pywebsocket3": "#7f7f7f",
     "websockets": "#1f77b4",
     "picows": "#2ca02c",

@@ -10,6 +10,7 @@ from pathlib import Path
 NAMES = {
     "ours": "ours (pywebsocket-rs)",
     "ours-greenlets": "ours --greenlets",
+    "ours-async": "ours, async def handler",
     "pywebsocket3": "pywebsocket3 4.0.2",
     "websockets": "websockets 17.4",
     "picows": "picows 2.3.1",
@@ -166,7 +167,7 @@ def markdown(results: dict) -> str:
                 for s in servers
             ]
             lines.append(f"| {case['label']} | " + " | ".join(row) + " |")
-    for variant in ("ours", "ours-greenlets"):
+    for variant in ("ours", "ours-greenlets", "ours-async"):
         if variant in servers:
             lines += relative_table(results, variant)
     return "\n".join(lines) + "\n"

@@ -18,7 +18,7 @@ PEER_PACKAGES = ["websockets==17.4", "picows==2.3.1", "matplotlib"]
 
 SERVER_CORE = "0"
 CLIENT_CORE = "1"
-ORDER = ["ours", "ours-greenlets", "pywebsocket3", "websockets", "picows", "rust", "rust-threads"]
+ORDER = ["ours", "ours-greenlets", "ours-async", "pywebsocket3", "websockets", "picows", "rust", "rust-threads"]
 
 
 def ensure_venv(path: Path, packages: list[str]) -> Path:
@@ -119,6 +119,9 @@ def command(name: str, pythons: dict[str, Path], bin_dir: Path, port: int, defla
         return [str(pythons["ours"]), *standalone]
     if name == "ours-greenlets":
         return [str(pythons["ours"]), *standalone, "--greenlets"]
+    if name == "ours-async":
+        async_dir = str(HANDLERS / "async")
+        return [str(pythons["ours"]), *standalone[:-4], "-d", async_dir, "-w", async_dir]
     if name == "pywebsocket3":
         return [str(pythons["upstream"]), *standalone]
     if name == "websockets":
