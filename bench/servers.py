@@ -18,7 +18,16 @@ PEER_PACKAGES = ["websockets==17.4", "picows==2.3.1", "matplotlib"]
 
 SERVER_CORE = "0"
 CLIENT_CORE = "1"
-ORDER = ["ours", "ours-greenlets", "ours-async", "pywebsocket3", "websockets", "picows", "rust", "rust-threads"]
+ORDER = [
+    "ours",
+    "ours-greenlets",
+    "ours-async",
+    "pywebsocket3",
+    "websockets",
+    "picows",
+    "rust",
+    "rust-threads",
+]
 
 
 def ensure_venv(path: Path, packages: list[str]) -> Path:
