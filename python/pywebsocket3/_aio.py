@@ -18,11 +18,9 @@ import asyncio
 import inspect
 import logging
 import os
-import select
 import threading
-import time
 
-from pywebsocket3 import _native, common
+from pywebsocket3 import _hub, _native, common
 
 # What a connection waits for (conn::cooperative::Wait).
 _READABLE = 0
@@ -84,13 +82,8 @@ def wait(fd, kind):
     if _in_bridge():
         _greenlet.getcurrent().parent.switch(_Wait(fd, kind))
         return
-    # Another thread using the connection (or a path that cannot bridge): block here.
-    if kind == _YIELD:
-        time.sleep(0.001)
-        return
-    poller = select.poll()
-    poller.register(fd, select.POLLIN if kind == _READABLE else select.POLLOUT)
-    poller.poll()
+    # Another thread using the connection (or a path that cannot bridge): block, as the hub does.
+    _hub._wait_blocking(fd, kind)
 
 
 def await_blocking(awaitable):
