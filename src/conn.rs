@@ -25,7 +25,7 @@ mod sockets;
 pub use coalesce::schedule_flush;
 use coalesce::Out;
 pub use cooperative::{Wait, Waiter};
-pub use nowait::WriteNow;
+pub use nowait::{Fill, WriteNow};
 pub use py::{register, Connection};
 use sockets::{encrypt, next_chunk, read_retrying, resize_for_read};
 

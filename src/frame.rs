@@ -191,6 +191,13 @@ pub fn too_big(size: u64, limit: u64) -> WsError {
 
 /// The size of the frame at the start of `buf` if all of it is there (header and payload).
 pub fn complete_frame_len(buf: &[u8]) -> Option<usize> {
+    let total = usize::try_from(declared_frame_len(buf)?).ok()?;
+    (buf.len() >= total).then_some(total)
+}
+
+/// The whole length (header and payload) a frame starting at `buf` declares, once `buf`
+/// holds its length field; None before that (or when it does not fit a u64).
+pub fn declared_frame_len(buf: &[u8]) -> Option<u64> {
     let second = *buf.get(1)?;
     let (ext, len) = match second & 0x7f {
         126 => (
@@ -201,8 +208,7 @@ pub fn complete_frame_len(buf: &[u8]) -> Option<usize> {
         short => (0, u64::from(short)),
     };
     let key = if second & 0x80 != 0 { 4 } else { 0 };
-    let total = usize::try_from(len).ok()?.checked_add(2 + ext + key)?;
-    (buf.len() >= total).then_some(total)
+    len.checked_add(2 + ext + key)
 }
 
 /// A `FrameRead` over bytes already in memory.

@@ -105,23 +105,75 @@ def _wake(future):
         future.set_result(None)
 
 
+class _ReadWatch:
+    """Readability of one loop connection's socket. The reader stays registered while it
+    keeps being waited for (a busy connection costs no epoll_ctl per message) and is taken
+    off the first time it fires with no one waiting."""
+
+    __slots__ = ("loop", "fd", "waiters", "registered")
+
+    def __init__(self, loop, fd):
+        self.loop = loop
+        self.fd = fd
+        self.waiters = []
+        self.registered = False
+
+    def wait(self):
+        future = self.loop.create_future()
+        self.waiters.append(future)
+        if not self.registered:
+            self.loop.add_reader(self.fd, self._fire)
+            self.registered = True
+        return future
+
+    def _fire(self):
+        waiters = self.waiters
+        if not waiters:
+            self.loop.remove_reader(self.fd)
+            self.registered = False
+            return
+        self.waiters = []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+
+    def close(self):
+        if self.registered:
+            self.loop.remove_reader(self.fd)
+            self.registered = False
+
+
+# fd -> _ReadWatch of the connections served on this process's loops.
+_read_watches = {}
+
+
+def _read_watch(loop, fd):
+    watch = _read_watches.get(fd)
+    if watch is None or watch.loop is not loop:
+        watch = _read_watches[fd] = _ReadWatch(loop, fd)
+    return watch
+
+
+def _forget_fd(fd):
+    """The connection is done: its reader goes before its descriptor is closed."""
+    watch = _read_watches.pop(fd, None)
+    if watch is not None:
+        watch.close()
+
+
 async def _ready(loop, fd, kind):
     if kind == _YIELD:
         await asyncio.sleep(0)
         return
-    future = loop.create_future()
     if kind == _READABLE:
-        loop.add_reader(fd, _wake, future)
-        try:
-            await future
-        finally:
-            loop.remove_reader(fd)
-    else:
-        loop.add_writer(fd, _wake, future)
-        try:
-            await future
-        finally:
-            loop.remove_writer(fd)
+        await _read_watch(loop, fd).wait()
+        return
+    future = loop.create_future()
+    loop.add_writer(fd, _wake, future)
+    try:
+        await future
+    finally:
+        loop.remove_writer(fd)
 
 
 async def drive(fn, *args, resume=None, park=None):
@@ -226,6 +278,17 @@ class AsyncStream:
                 await asyncio.sleep(0)
             got = None if self._parked is not None else stream._receive_nowait()
             if got is None:
+                if self._parked is None:
+                    # Read what the socket has, or wait for it, and parse again.
+                    filled = self._connection._fill_nowait()
+                    if filled > 0:
+                        continue
+                    if filled == -1:
+                        self._streak = 0
+                        loop = asyncio.get_running_loop()
+                        await _read_watch(loop, self._connection._fd).wait()
+                        continue
+                # EOF, another reader busy, a parked receive, TLS: the engine's own receive.
                 self._streak = 0
                 return await self._receive_waiting()
             if type(got) is not tuple:
@@ -438,6 +501,8 @@ class AsyncRunner:
             except BaseException:
                 connection.close()
                 connection._finish()
+            finally:
+                _forget_fd(connection._fd)
 
     def active(self):
         return len(self._tasks)

@@ -77,7 +77,7 @@ impl Out {
     }
 
     /// Sends as much of the held bytes as goes without waiting; true when none are left.
-    fn flush_nonblocking(&mut self) -> bool {
+    pub(super) fn flush_nonblocking(&mut self) -> bool {
         match send_nonblocking(&self.stream, &self.pending, Instant::now()) {
             Ok(sent) if sent < self.pending.len() => {
                 self.pending.drain(..sent);

@@ -5,8 +5,23 @@
 use std::io;
 use std::time::Instant;
 
-use super::sockets::send_nonblocking;
-use super::ConnIo;
+use std::sync::atomic::Ordering;
+
+use super::sockets::{next_chunk, read_retrying, send_nonblocking};
+use super::{now_ms, ConnIo, Reader, LANDING, MIN_CHUNK, READ_CHUNK};
+use crate::frame::declared_frame_len;
+
+/// What `fill_nowait` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// This many bytes were appended to the read buffer (0: the peer closed).
+    Read(usize),
+    /// Nothing to read yet: wait for the socket to become readable.
+    WouldBlock,
+    /// Not now (another reader holds the buffer, a large frame, a socket error, not a loop
+    /// connection): the engine's own receive takes over.
+    Busy,
+}
 
 /// What `write_now` did with a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +61,71 @@ impl ConnIo {
         out.pending.extend_from_slice(&frame[sent..]);
         out.since.get_or_insert_with(Instant::now);
         Ok(Ok(WriteNow::Partial))
+    }
+
+    /// Reads what the socket holds, appended after the bytes not yet consumed (so a frame that
+    /// spans reads is whole once its last part came), without waiting. Before reporting
+    /// `WouldBlock`, replies held back go out (as a blocking read flushes them first).
+    pub fn fill_nowait(&self) -> io::Result<Fill> {
+        if !self.is_cooperative() || self.tls.is_some() {
+            return Ok(Fill::Busy);
+        }
+        let Ok(mut reader) = self.reader.try_lock() else {
+            return Ok(Fill::Busy);
+        };
+        let Reader {
+            stream,
+            buf,
+            pos,
+            chunk,
+            ..
+        } = &mut *reader;
+        // A large frame is the engine's to read (streamed, its size checked before it is
+        // buffered): only small ones are gathered here whole.
+        if declared_frame_len(&buf[*pos..]).is_some_and(|len| len > READ_CHUNK as u64) {
+            return Ok(Fill::Busy);
+        }
+        if *pos > 0 {
+            buf.drain(..*pos);
+            *pos = 0;
+        }
+        let kept = buf.len();
+        let result = if kept == 0 && *chunk <= MIN_CHUNK {
+            // A quiet connection reads into the stack: idle ones keep no heap buffer.
+            let mut landing = [0u8; LANDING];
+            let result = read_retrying(stream, &mut landing);
+            if let Ok(n) = result {
+                *buf = landing[..n].to_vec();
+            }
+            result
+        } else {
+            buf.resize(kept + *chunk, 0);
+            let result = read_retrying(stream, &mut buf[kept..]);
+            buf.truncate(kept + *result.as_ref().unwrap_or(&0));
+            result
+        };
+        match result {
+            Ok(n) => {
+                if n > 0 {
+                    self.last_received_ms.store(now_ms(), Ordering::Relaxed);
+                }
+                *chunk = if n == LANDING && *chunk <= MIN_CHUNK {
+                    2 * MIN_CHUNK
+                } else {
+                    next_chunk(*chunk, n, READ_CHUNK)
+                };
+                Ok(Fill::Read(n))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                drop(reader);
+                if let Ok(mut out) = self.writer.try_lock() {
+                    out.flush_nonblocking();
+                }
+                Ok(Fill::WouldBlock)
+            }
+            // The engine's own receive reads again and reports it as the handler expects.
+            Err(_) => Ok(Fill::Busy),
+        }
     }
 
     /// Writes every held byte, waiting for room as any write does.
