@@ -265,6 +265,9 @@ class AsyncStream:
         # A receive whose task was cancelled (asyncio.wait_for, a timeout) while it waited:
         # the next receive goes on with it, so no message is lost or cut in half.
         self._parked = None
+        # The connection's _ReadWatch, kept so a wait costs no loop lookup (get_running_loop
+        # asks the kernel for the pid each time).
+        self._watch = None
 
     def __getattr__(self, name):
         return getattr(self._blocking, name)
@@ -285,8 +288,11 @@ class AsyncStream:
                         continue
                     if filled == -1:
                         self._streak = 0
-                        loop = asyncio.get_running_loop()
-                        await _read_watch(loop, self._connection._fd).wait()
+                        watch = self._watch
+                        if watch is None or watch is not _read_watches.get(watch.fd):
+                            loop = asyncio.get_running_loop()
+                            watch = self._watch = _read_watch(loop, self._connection._fd)
+                        await watch.wait()
                         continue
                 # EOF, another reader busy, a parked receive, TLS: the engine's own receive.
                 self._streak = 0

@@ -73,6 +73,13 @@ impl ConnIo {
         let Ok(mut reader) = self.reader.try_lock() else {
             return Ok(Fill::Busy);
         };
+        if self.drained.swap(false, Ordering::Relaxed) {
+            // The last read came back short: the socket was empty then, so wait for
+            // readability rather than spend a syscall on "would block".
+            drop(reader);
+            self.flush_held_nowait();
+            return Ok(Fill::WouldBlock);
+        }
         let Reader {
             stream,
             buf,
@@ -90,6 +97,11 @@ impl ConnIo {
             *pos = 0;
         }
         let kept = buf.len();
+        let asked = if kept == 0 && *chunk <= MIN_CHUNK {
+            LANDING
+        } else {
+            *chunk
+        };
         let result = if kept == 0 && *chunk <= MIN_CHUNK {
             // A quiet connection reads into the stack: idle ones keep no heap buffer.
             let mut landing = [0u8; LANDING];
@@ -109,6 +121,7 @@ impl ConnIo {
                 if n > 0 {
                     self.last_received_ms.store(now_ms(), Ordering::Relaxed);
                 }
+                self.drained.store(n > 0 && n < asked, Ordering::Relaxed);
                 *chunk = if n == LANDING && *chunk <= MIN_CHUNK {
                     2 * MIN_CHUNK
                 } else {
@@ -118,13 +131,18 @@ impl ConnIo {
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 drop(reader);
-                if let Ok(mut out) = self.writer.try_lock() {
-                    out.flush_nonblocking();
-                }
+                self.flush_held_nowait();
                 Ok(Fill::WouldBlock)
             }
             // The engine's own receive reads again and reports it as the handler expects.
             Err(_) => Ok(Fill::Busy),
+        }
+    }
+
+    /// Replies held back go out as far as the socket takes them (before a task waits).
+    fn flush_held_nowait(&self) {
+        if let Ok(mut out) = self.writer.try_lock() {
+            out.flush_nonblocking();
         }
     }
 
