@@ -129,32 +129,18 @@ impl StreamCore {
     ) -> PyResult<u8> {
         let py = slf.py();
         let engine = slf.get().engine()?;
-        let request = slf.getattr(intern!(py, "_request"))?;
-        if request
-            .getattr(intern!(py, "server_terminated"))?
-            .is_truthy()?
-        {
+        if server_terminated(slf)? {
             return Ok(0);
         }
         let (Truthy(end), Truthy(binary)) = (end, binary);
-        let result = if let (true, Ok(bytes)) = (binary, message.cast_exact::<PyBytes>()) {
-            engine.send_now(py, bytes.as_bytes(), end, true)
-        } else if message.is_exact_instance_of::<PyString>() && !binary {
-            match message.extract::<PyBackedStr>() {
-                Ok(text) => engine.send_now(py, text.as_bytes(), end, false),
-                Err(_) => return Ok(0),
-            }
-        } else {
-            return Ok(0);
-        };
-        match result {
-            Ok(WriteNow::NotNow) => Ok(0),
-            Ok(WriteNow::Written) => Ok(1),
-            Ok(WriteNow::Partial) => Ok(2),
-            Err(err) => {
-                slf.call_method1(intern!(py, "_send_failed"), (err.value(py),))?;
-                Err(err)
-            }
+        let sent = fast_payload(message, binary, |payload, binary| {
+            engine.send_now(py, payload, end, binary)
+        });
+        match sent {
+            None | Some(Ok(WriteNow::NotNow)) => Ok(0),
+            Some(Ok(WriteNow::Written)) => Ok(1),
+            Some(Ok(WriteNow::Partial)) => Ok(2),
+            Some(Err(err)) => Err(send_failed(slf, err)),
         }
     }
 
@@ -170,32 +156,52 @@ impl StreamCore {
     ) -> PyResult<()> {
         let py = slf.py();
         let engine = slf.get().engine()?;
-        let request = slf.getattr(intern!(py, "_request"))?;
-        if request
-            .getattr(intern!(py, "server_terminated"))?
-            .is_truthy()?
-        {
+        if server_terminated(slf)? {
             return Err(BadOperationException::new_err(
                 "Requested send_message after sending out a closing handshake",
             ));
         }
         let (Truthy(end), Truthy(binary)) = (end, binary);
-        let result = if let (true, Ok(bytes)) = (binary, message.cast_exact::<PyBytes>()) {
-            engine.send_payload(py, bytes.as_bytes(), end, true)
-        } else if message.is_exact_instance_of::<PyString>() && !binary {
-            match message.extract::<PyBackedStr>() {
-                Ok(text) => engine.send_payload(py, text.as_bytes(), end, false),
-                Err(_) => return general(slf, message, end, binary),
-            }
-        } else {
-            return general(slf, message, end, binary);
-        };
-        if let Err(err) = result {
-            // Raises the error as upstream shows it (remote address prepended, and so on).
-            slf.call_method1(intern!(py, "_send_failed"), (err.value(py),))?;
-            return Err(err);
+        let sent = fast_payload(message, binary, |payload, binary| {
+            engine.send_payload(py, payload, end, binary)
+        });
+        match sent {
+            None => general(slf, message, end, binary),
+            Some(result) => result.map_err(|err| send_failed(slf, err)),
         }
-        Ok(())
+    }
+}
+
+/// Binary bytes or text str, as the engine takes them (`send(payload, binary)`); None for
+/// anything else (`_send_message_general`'s to convert).
+fn fast_payload<T>(
+    message: &Bound<'_, PyAny>,
+    binary: bool,
+    send: impl FnOnce(&[u8], bool) -> T,
+) -> Option<T> {
+    if let (true, Ok(bytes)) = (binary, message.cast_exact::<PyBytes>()) {
+        return Some(send(bytes.as_bytes(), true));
+    }
+    if binary || !message.is_exact_instance_of::<PyString>() {
+        return None;
+    }
+    let text = message.extract::<PyBackedStr>().ok()?;
+    Some(send(text.as_bytes(), false))
+}
+
+fn server_terminated(slf: &Bound<'_, StreamCore>) -> PyResult<bool> {
+    let py = slf.py();
+    slf.getattr(intern!(py, "_request"))?
+        .getattr(intern!(py, "server_terminated"))?
+        .is_truthy()
+}
+
+/// A send error as upstream shows it (remote address prepended, and so on).
+fn send_failed(slf: &Bound<'_, StreamCore>, err: PyErr) -> PyErr {
+    let py = slf.py();
+    match slf.call_method1(intern!(py, "_send_failed"), (err.value(py),)) {
+        Ok(_) => err,
+        Err(raised) => raised,
     }
 }
 
