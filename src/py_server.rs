@@ -15,6 +15,7 @@ use crate::server::{self, BindAddress, Registry, ServerConfig, Settings};
 use crate::tls::TlsSettings;
 
 mod aio;
+mod conn_queue;
 mod handoff;
 mod hub;
 

@@ -5,7 +5,7 @@
 //! process whose loop is not running, go on down the chain (threads or the hub), where the
 //! async hooks are run on the loop from there.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -14,12 +14,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use pyo3::prelude::*;
 
+use super::conn_queue::{ConnQueue, Item};
 use super::RequestHead;
 use crate::conn::{ConnIo, Connection};
 use crate::http_head::HttpRequest;
 use crate::server::{handler_key, Handoff};
-
-type Item = (Arc<ConnIo>, HttpRequest);
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -28,33 +27,27 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct AsyncCore {
     /// The process whose loop this is (a forked worker starts its own).
     pid: u32,
-    queue: Mutex<VecDeque<Item>>,
+    queue: ConnQueue,
     /// Written by the acceptor (one byte per wake-up), read by the loop.
     wake_tx: UnixStream,
     wake_rx: UnixStream,
     /// A wake-up byte is in flight: later pushes need not write another.
     signalled: AtomicBool,
-    closed: AtomicBool,
 }
 
 impl AsyncCore {
     /// Queues `item` for the loop; gives it back when the loop has closed meanwhile.
     fn push(&self, item: Item) -> Option<Item> {
-        let mut queue = lock(&self.queue);
-        if self.closed.load(Ordering::Acquire) {
-            return Some(item);
-        }
-        queue.push_back(item);
-        drop(queue);
-        if !self.signalled.swap(true, Ordering::AcqRel) {
+        let refused = self.queue.push(item);
+        if refused.is_none() && !self.signalled.swap(true, Ordering::AcqRel) {
             // A full pipe means a wake-up is pending already.
             let _ = (&self.wake_tx).write(&[1]);
         }
-        None
+        refused
     }
 
     fn is_open(&self) -> bool {
-        self.pid == std::process::id() && !self.closed.load(Ordering::Acquire)
+        self.pid == std::process::id() && !self.queue.is_closed()
     }
 }
 
@@ -124,11 +117,10 @@ impl AsyncQueue {
         Ok(AsyncQueue {
             core: Arc::new(AsyncCore {
                 pid: std::process::id(),
-                queue: Mutex::new(VecDeque::new()),
+                queue: ConnQueue::default(),
                 wake_tx,
                 wake_rx,
                 signalled: AtomicBool::new(false),
-                closed: AtomicBool::new(false),
             }),
         })
     }
@@ -144,7 +136,7 @@ impl AsyncQueue {
         while matches!((&self.core.wake_rx).read(&mut sink), Ok(n) if n > 0) {}
         // Cleared before draining: a push after this point writes a new wake-up byte.
         self.core.signalled.store(false, Ordering::Release);
-        let queued: Vec<Item> = lock(&self.core.queue).drain(..).collect();
+        let queued = self.core.queue.take();
         Ok(queued
             .into_iter()
             .map(|(io, request)| (Connection { io }, RequestHead::new(py, request)))
@@ -153,11 +145,7 @@ impl AsyncQueue {
 
     /// No more connections are queued; those still queued are ended.
     fn close(&self, py: Python<'_>) {
-        let queued: Vec<Item> = {
-            let mut queue = lock(&self.core.queue);
-            self.core.closed.store(true, Ordering::Release);
-            queue.drain(..).collect()
-        };
+        let queued = self.core.queue.close();
         py.detach(|| {
             for (conn, _) in queued {
                 conn.finish();

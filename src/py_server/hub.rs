@@ -5,7 +5,6 @@
 //! `scheduler`). TLS connections, and every connection of a process whose hub is not running,
 //! go to handler threads.
 
-use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -16,6 +15,7 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
+use super::conn_queue::{ConnQueue, Item};
 use super::RequestHead;
 use crate::conn::{ConnIo, Connection, Waiter};
 use crate::http_head::HttpRequest;
@@ -33,7 +33,6 @@ const IDLE_POLL: Duration = Duration::from_secs(5);
 const READABLE: u8 = 1;
 const WRITABLE: u8 = 2;
 
-type Item = (Arc<ConnIo>, HttpRequest);
 type Ready = Vec<(i32, u8)>;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -47,8 +46,7 @@ pub struct HubCore {
     poll: Mutex<(Poll, Events)>,
     registry: Registry,
     waker: Waker,
-    queue: Mutex<VecDeque<Item>>,
-    closed: AtomicBool,
+    queue: ConnQueue,
     /// The hub thread is inside `poll`, detached (the exit cut waits until it has left).
     inside: AtomicBool,
 }
@@ -56,29 +54,21 @@ pub struct HubCore {
 impl HubCore {
     /// Queues `item` for the hub; gives it back when the hub has closed meanwhile.
     fn push(&self, item: Item) -> Option<Item> {
-        // Checked under the queue lock, so `close` cannot miss an item queued meanwhile.
-        let mut queue = lock(&self.queue);
-        if self.closed.load(Ordering::Acquire) {
-            return Some(item);
+        let refused = self.queue.push(item);
+        if refused.is_none() {
+            let _ = self.waker.wake();
         }
-        queue.push_back(item);
-        drop(queue);
-        let _ = self.waker.wake();
-        None
+        refused
     }
 
     fn is_open(&self) -> bool {
-        self.pid == std::process::id() && !self.closed.load(Ordering::Acquire)
+        self.pid == std::process::id() && !self.queue.is_closed()
     }
 
     /// Ends queued connections, wakes the hub out of `poll` for good and waits (at most
     /// `limit`) until it has left native code.
     fn close(&self, limit: Duration) {
-        let queued: Vec<Item> = {
-            let mut queue = lock(&self.queue);
-            self.closed.store(true, Ordering::Release);
-            queue.drain(..).collect()
-        };
+        let queued = self.queue.close();
         let _ = self.waker.wake();
         for (conn, _) in queued {
             conn.finish();
@@ -187,7 +177,7 @@ impl Hub {
     fn run_loop(&self, py: Python<'_>) -> PyResult<()> {
         self.scheduler.start(py)?;
         let core = &self.core;
-        while !core.closed.load(Ordering::Acquire) {
+        while !core.queue.is_closed() {
             let timeout = if self.scheduler.has_runnable() {
                 Duration::ZERO
             } else {
@@ -196,7 +186,7 @@ impl Hub {
             core.inside.store(true, Ordering::Release);
             let ready = py.detach(|| core.wait(timeout));
             core.inside.store(false, Ordering::Release);
-            if core.closed.load(Ordering::Acquire) {
+            if core.queue.is_closed() {
                 break;
             }
             for (fd, mask) in ready? {
@@ -211,7 +201,7 @@ impl Hub {
 
     /// Connections the acceptor handed over since the last turn each get a greenlet.
     fn spawn_queued(&self, py: Python<'_>) -> PyResult<()> {
-        let queued: Vec<Item> = lock(&self.core.queue).drain(..).collect();
+        let queued = self.core.queue.take();
         for (conn, request) in queued {
             if let Err(err) = self.adopt(&conn) {
                 log::warn!("Cannot serve a connection on the hub: {err}");
@@ -245,8 +235,7 @@ impl Hub {
             poll: Mutex::new((poll, Events::with_capacity(EVENTS_PER_POLL))),
             registry,
             waker,
-            queue: Mutex::new(VecDeque::new()),
-            closed: AtomicBool::new(false),
+            queue: ConnQueue::default(),
             inside: AtomicBool::new(false),
         });
         let mut live = lock(&LIVE_HUBS);
