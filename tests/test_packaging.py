@@ -146,8 +146,13 @@ class Venv:
 
 
 @pytest.fixture(scope="module")
-def our_wheel():
-    return _wheel_for_this_python()
+def our_wheel(tmp_path_factory):
+    """Our wheel, alone in a directory of its own: `--find-links` there must not see the
+    other build that dist/ may hold (pip would prefer a cp311 wheel to the abi3 one)."""
+    wheel = _wheel_for_this_python()
+    alone = tmp_path_factory.mktemp("ours") / wheel.name
+    shutil.copy2(wheel, alone)
+    return alone
 
 
 @pytest.fixture(scope="module")
