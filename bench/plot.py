@@ -19,6 +19,8 @@ COLORS = {
     "pywebsocket3": "#7f7f7f",
     "websockets": "#1f77b4",
     "picows": "#2ca02c",
+    "granian": "#17becf",
+    "socketify": "#bcbd22",
     "rust": "#ff7f0e",
     "rust-threads": "#9467bd",
 }

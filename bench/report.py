@@ -14,10 +14,12 @@ NAMES = {
     "pywebsocket3": "pywebsocket3 4.0.2",
     "websockets": "websockets 17.4",
     "picows": "picows 2.3.1",
+    "granian": "granian 2.8.7 (RSGI)",
+    "socketify": "socketify 0.0.31",
     "rust": "Rust tokio-tungstenite",
     "rust-threads": "Rust, thread per conn",
 }
-ECHO = ("c10x16", "c100x16", "c10x1k16", "c1x1m", "deflate")
+ECHO = ("c10x16", "c100x16", "c1000x16", "c10x1k16", "c1x1m", "deflate")
 
 
 def machine() -> dict:

@@ -41,6 +41,12 @@ def cases(smoke: bool) -> list[dict]:
             "args": [*echo, "--conns", "100", "--size", "16"],
         },
         {
+            "name": "c1000x16",
+            "label": "1,000 busy conns × 16 B",
+            "args": [*echo, "--conns", "1000", "--size", "16"],
+            "skip_smoke": True,
+        },
+        {
             "name": "c10x1k16",
             "label": "10 conns × 1 KiB × 16 in flight",
             "args": [*echo, "--conns", "10", "--size", "1024", "--inflight", "16"],
@@ -70,7 +76,7 @@ def cases(smoke: bool) -> list[dict]:
             "name": "deflate",
             "label": "permessage-deflate, JSON ~2.8 KiB, 4 conns",
             "deflate": True,
-            "servers": ["ours", "ours-greenlets", "pywebsocket3", "websockets"],
+            "servers": ["ours", "ours-greenlets", "ours-async", "pywebsocket3", "websockets"],
         },
     ]
 

@@ -14,7 +14,13 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pywebs
 
 # Pinned so that a result table names exactly what it measured.
 UPSTREAM_PACKAGES = ["pywebsocket3==4.0.2"]
-PEER_PACKAGES = ["websockets==17.4", "picows==2.3.1", "matplotlib"]
+PEER_PACKAGES = [
+    "websockets==17.4",
+    "picows==2.3.1",
+    "granian==2.8.7",
+    "socketify==0.0.31",
+    "matplotlib",
+]
 
 SERVER_CORE = "0"
 CLIENT_CORE = "1"
@@ -25,6 +31,8 @@ ORDER = [
     "pywebsocket3",
     "websockets",
     "picows",
+    "granian",
+    "socketify",
     "rust",
     "rust-threads",
 ]
@@ -66,6 +74,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants, from /proc/PID/task/*/children."""
+    tree, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        tree.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                queue += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return tree
+
+
 class Server:
     """One server process pinned to the server core, with /proc readings of CPU and RSS."""
 
@@ -96,15 +118,28 @@ class Server:
         raise RuntimeError(f"{self.name} did not listen on {self.port} within {timeout}s")
 
     def cpu_seconds(self) -> float:
-        """utime + stime of every thread of the process."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """utime + stime of every thread of the process and of its child processes (granian
+        serves from a worker process)."""
+        total = 0
+        for pid in _process_tree(self.proc.pid):
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return 0
+        """VmRSS of the process and its child processes."""
+        total = 0
+        for pid in _process_tree(self.proc.pid):
+            try:
+                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+            except OSError:
+                continue
+            total += sum(int(line.split()[1]) for line in lines if line.startswith("VmRSS:"))
+        return total
 
     def threads(self) -> int:
         return len(os.listdir(f"/proc/{self.proc.pid}/task"))
@@ -138,6 +173,10 @@ def command(name: str, pythons: dict[str, Path], bin_dir: Path, port: int, defla
         return script + (["--deflate"] if deflate else [])
     if name == "picows":
         return [str(pythons["peers"]), str(HANDLERS / "picows_echo.py"), str(port)]
+    if name == "granian":
+        return [str(pythons["peers"]), str(HANDLERS / "granian_echo.py"), str(port)]
+    if name == "socketify":
+        return [str(pythons["peers"]), str(HANDLERS / "socketify_echo.py"), str(port)]
     if name == "rust":
         return [str(bin_dir / "echo_rust"), str(port)]
     if name == "rust-threads":
