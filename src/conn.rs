@@ -191,21 +191,32 @@ impl ConnIo {
         true
     }
 
-    /// Up to `length` bytes, fewer only at EOF (mod_python's `read`).
+    /// At most `length` bytes from one receive, as a socket file's `read` gives them: what is
+    /// buffered, else what one socket read brings (waiting for it); empty only at EOF.
     pub fn read_up_to(&self, length: usize) -> io::Result<Vec<u8>> {
+        if length == 0 {
+            return Ok(Vec::new());
+        }
         let mut reader = self.lock_turn(&self.reader)?;
-        let mut out = Vec::with_capacity(length.min(1 << 20));
-        while out.len() < length {
+        let take = self.fill(&mut reader)?.min(length);
+        let start = reader.pos;
+        reader.pos += take;
+        Ok(reader.buf[start..start + take].to_vec())
+    }
+
+    /// Everything until the peer closes (`read(-1)`).
+    pub fn read_to_eof(&self) -> io::Result<Vec<u8>> {
+        let mut reader = self.lock_turn(&self.reader)?;
+        let mut out = Vec::new();
+        loop {
             let available = self.fill(&mut reader)?;
             if available == 0 {
-                break;
+                return Ok(out);
             }
-            let take = available.min(length - out.len());
             let start = reader.pos;
-            out.extend_from_slice(&reader.buf[start..start + take]);
-            reader.pos += take;
+            out.extend_from_slice(&reader.buf[start..start + available]);
+            reader.pos += available;
         }
-        Ok(out)
     }
 
     pub fn write_all(&self, data: &[u8]) -> io::Result<()> {

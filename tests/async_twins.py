@@ -35,6 +35,7 @@ FIXTURES = [
     "passive_reason_none_wsh.py",
     "raw_before_101_wsh.py",
     "raw_read_wsh.py",
+    "raw_read_short_in_handshake_wsh.py",
     "hs_abort_wsh.py",
     "hs_status_418_wsh.py",
     "hs_value_error_wsh.py",

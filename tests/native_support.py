@@ -20,6 +20,17 @@ def _unmask(key, data):
     return bytes(b ^ key[i % 4] for i, b in enumerate(data))
 
 
+def _read_exact(connection, length):
+    """``length`` bytes, fewer only at EOF: ``connection.read`` returns one receive's worth."""
+    data = b""
+    while len(data) < length:
+        chunk = connection.read(length - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 class Echo:
     """on_websocket: a hand-made 101, then echo small frames until a close or EOF."""
 
@@ -56,12 +67,12 @@ class Echo:
                 sender.start()
                 sender.join(10)
             while True:
-                header = connection.read(2)
+                header = _read_exact(connection, 2)
                 if len(header) < 2:
                     return
                 opcode, length = header[0] & 0x0F, header[1] & 0x7F
-                mask = connection.read(4)
-                payload = _unmask(mask, connection.read(length))
+                mask = _read_exact(connection, 4)
+                payload = _unmask(mask, _read_exact(connection, length))
                 if opcode == 8:
                     connection.write(b"\x88\x00")
                     return

@@ -77,6 +77,23 @@ def test_raw_read_during_extra_handshake(fixtures_server):
         assert recv_text(conn) == "early:WXYZ"
 
 
+@pytest.mark.parametrize("separately", [False, True], ids=["with_head", "after_head"])
+def test_raw_read_returns_what_one_receive_brings(fixtures_server, separately):
+    # read(4096) with 5 bytes sent answers at once, as upstream's unbuffered socket file did.
+    with RawConn(fixtures_server.port, timeout=2.0) as conn:
+        request = upgrade_request("/raw_read_short_in_handshake")
+        if separately:
+            conn.send(request)
+            time.sleep(0.2)
+            conn.send(b"hello")
+        else:
+            conn.send(request + b"hello")
+        started = time.monotonic()
+        assert conn.read_response().status == 101
+        assert recv_text(conn) == "early:hello"
+        assert time.monotonic() - started < 1.0
+
+
 def test_raw_read_after_handshake_is_exact(fixtures_server):
     with open_ws(fixtures_server.port, "/raw_read") as conn:
         # Raw bytes and the following frame in one segment: the raw read takes exactly 5.

@@ -137,7 +137,7 @@ class Connection:
     @property
     def local_addr(self) -> tuple: ...
     def read(self, length: int) -> bytes:
-        """Block until ``length`` bytes or EOF (then fewer); GIL released while waiting."""
+        """At most ``length`` bytes from one receive (b'' only at EOF); GIL released."""
 
     def write(self, data: bytes) -> None:
         """sendall; TypeError for str; GIL released while blocked."""

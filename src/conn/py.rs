@@ -46,11 +46,14 @@ impl Connection {
         Ok((name.as_str(), *port).into_pyobject(py)?.into_any())
     }
 
-    /// Blocks until `length` bytes or EOF (then fewer); a negative length reads to EOF.
+    /// What one receive brings, at most `length` bytes (b'' only at EOF), as upstream's
+    /// socket file; a negative length reads to EOF.
     fn read<'py>(&self, py: Python<'py>, length: i64) -> PyResult<Bound<'py, PyBytes>> {
         let io = Arc::clone(&self.io);
-        let length = usize::try_from(length).unwrap_or(usize::MAX);
-        let data = self.io.run_waiting(py, move || io.read_up_to(length))?;
+        let data = match usize::try_from(length) {
+            Ok(length) => self.io.run_waiting(py, move || io.read_up_to(length))?,
+            Err(_) => self.io.run_waiting(py, move || io.read_to_eof())?,
+        };
         Ok(PyBytes::new(py, &data))
     }
 

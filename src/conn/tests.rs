@@ -30,6 +30,23 @@ fn leftover_comes_before_socket_bytes() {
 }
 
 #[test]
+fn read_up_to_returns_after_one_receive() {
+    let (server, mut client) = pair();
+    let io = ConnIo::new(server, b"abcdef".to_vec()).unwrap();
+    // Buffered bytes come back at once, never topped up from the socket.
+    assert_eq!(io.read_up_to(4).unwrap(), b"abcd");
+    client.write_all(b"xyz").unwrap();
+    assert_eq!(io.read_up_to(100).unwrap(), b"ef");
+    // Nothing buffered: one socket read, short of the length while the peer stays open.
+    assert_eq!(io.read_up_to(100).unwrap(), b"xyz");
+    assert_eq!(io.read_up_to(0).unwrap(), b"");
+    client.write_all(b"tail").unwrap();
+    drop(client);
+    assert_eq!(io.read_to_eof().unwrap(), b"tail");
+    assert_eq!(io.read_up_to(100).unwrap(), b"");
+}
+
+#[test]
 fn read_append_takes_leftover_and_many_socket_reads_then_reports_eof() {
     let (server, mut client) = pair();
     let io = ConnIo::new(server, b"head".to_vec()).unwrap();
@@ -144,7 +161,8 @@ fn a_quiet_connection_reads_small_then_grows_its_buffer() {
     io.read_exact(&mut first).unwrap();
     // The first read waited on the stack landing: no more than it holds came in.
     assert_eq!(lock(&io.reader).unwrap().buf.len(), LANDING);
-    let rest = io.read_up_to(sent.len() - 10).unwrap();
+    let mut rest = vec![0u8; sent.len() - 10];
+    io.read_exact(&mut rest).unwrap();
     assert_eq!([first, rest].concat(), sent);
     assert!(lock(&io.reader).unwrap().chunk > MIN_CHUNK);
 }
