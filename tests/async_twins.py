@@ -41,6 +41,7 @@ FIXTURES = [
     "hs_value_error_wsh.py",
     "tr_abort_wsh.py",
     "tr_bad_operation_wsh.py",
+    "tr_bytes_as_text_wsh.py",
     "tr_invalid_frame_wsh.py",
     "tr_invalid_utf8_wsh.py",
     "tr_return_wsh.py",

@@ -148,6 +148,17 @@ def test_transfer_exception_close_codes(fixtures_server, resource, close_frame, 
         conn.expect_eof()
 
 
+def test_bytes_sent_as_text_go_out_when_valid_utf8_else_close_1011(fixtures_server):
+    with open_ws(fixtures_server.port, "/tr_bytes_as_text") as conn:
+        assert recv_text(conn) == "started"
+        assert recv_text(conn) == "caf\u00e9"
+        # BadOperationException: Close 1011, then the server waits for the client's Close.
+        assert conn.read_exact(4) == b"\x88\x02\x03\xf3"
+        conn.assert_no_data(0.5)
+        conn.send_frame(OP_CLOSE, close_payload(1000))
+        conn.expect_eof()
+
+
 @pytest.mark.parametrize("resource", ["/tr_abort", "/tr_terminated", "/tr_value_error"])
 def test_transfer_exception_drops_without_close_frame(fixtures_server, resource):
     with open_ws(fixtures_server.port, resource) as conn:
