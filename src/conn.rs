@@ -194,14 +194,32 @@ impl ConnIo {
     /// At most `length` bytes from one receive, as a socket file's `read` gives them: what is
     /// buffered, else what one socket read brings (waiting for it); empty only at EOF.
     pub fn read_up_to(&self, length: usize) -> io::Result<Vec<u8>> {
-        if length == 0 {
-            return Ok(Vec::new());
+        let mut out = Vec::new();
+        if length > 0 {
+            self.append_one_receive(length, &mut out)?;
         }
+        Ok(out)
+    }
+
+    /// Appends 1 to `max` bytes from one receive (`FrameRead::read_some`); EOF is an error.
+    pub fn read_some(&self, max: usize, out: &mut Vec<u8>) -> io::Result<usize> {
+        match self.append_one_receive(max, out)? {
+            0 => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            )),
+            n => Ok(n),
+        }
+    }
+
+    /// Appends up to `max` buffered bytes, reading the socket once if none are; 0 at EOF.
+    fn append_one_receive(&self, max: usize, out: &mut Vec<u8>) -> io::Result<usize> {
         let mut reader = self.lock_turn(&self.reader)?;
-        let take = self.fill(&mut reader)?.min(length);
+        let take = self.fill(&mut reader)?.min(max);
         let start = reader.pos;
+        out.extend_from_slice(&reader.buf[start..start + take]);
         reader.pos += take;
-        Ok(reader.buf[start..start + take].to_vec())
+        Ok(take)
     }
 
     /// Everything until the peer closes (`read(-1)`).

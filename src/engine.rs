@@ -1,6 +1,7 @@
 //! The protocol engine without pyo3: message assembly, validation and permessage-deflate
 //! on the receive side (`Receiver`) and framing on the send side (`Sender`, in `sender`).
 
+mod partial;
 mod sender;
 #[cfg(test)]
 mod tests;
@@ -12,8 +13,9 @@ use std::str;
 use crate::deflate::Inflater;
 use crate::error::{WsError, WsResult};
 use crate::frame::{
-    self, check_control, read_header, read_payload, too_big, Frame, FrameHeader, SliceReader,
-    OPCODE_BINARY, OPCODE_CLOSE, OPCODE_CONTINUATION, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT,
+    self, check_control, read_header, read_payload, read_payload_checked, too_big, Frame,
+    FrameHeader, SliceReader, OPCODE_BINARY, OPCODE_CLOSE, OPCODE_CONTINUATION, OPCODE_PING,
+    OPCODE_PONG, OPCODE_TEXT,
 };
 use crate::transport::{FrameRead, MemoryIo};
 use crate::utf8::Utf8Validator;
@@ -67,6 +69,8 @@ pub struct Receiver {
     utf8: Utf8Validator,
     inflater: Option<Inflater>,
     last_opcode: Option<u8>,
+    /// Progress of the early check of a text frame still arriving into a buffer.
+    partial_text: Option<partial::PartialText>,
 }
 
 impl Receiver {
@@ -80,6 +84,7 @@ impl Receiver {
             utf8: Utf8Validator::new(),
             inflater: None,
             last_opcode: None,
+            partial_text: None,
         }
     }
 
@@ -144,10 +149,15 @@ impl Receiver {
                 other => return (consumed, other),
             }
         }
+        if let Err(err) = self.check_partial_text(&buf[consumed..]) {
+            self.abort_message();
+            return (buf.len(), Err(err));
+        }
         (consumed, Ok(None))
     }
 
     fn handle(&mut self, io: &mut impl FrameRead, header: &FrameHeader) -> WsResult<Option<Event>> {
+        self.partial_text = None;
         let kind = match self.classify(header) {
             Ok(kind) => kind,
             Err(err) => {
@@ -260,17 +270,29 @@ impl Receiver {
             if self.compressed.capacity() > KEEP_SCRATCH {
                 self.compressed = Vec::new();
             }
+            if opcode == OPCODE_TEXT {
+                self.utf8
+                    .feed(&self.message[from..])
+                    .map_err(|_| invalid_utf8())?;
+            }
         } else {
             let total = from as u64 + header.payload_len;
             if total > max as u64 {
                 return Err(too_big(total, max as u64));
             }
-            read_payload(io, header, &mut self.message)?;
-        }
-        if opcode == OPCODE_TEXT && !whole_in_one {
-            self.utf8
-                .feed(&self.message[from..])
-                .map_err(|_| invalid_utf8())?;
+            if opcode == OPCODE_TEXT {
+                let utf8 = &mut self.utf8;
+                // Pieces are checked as they arrive (1007 before the rest of a bad frame); the
+                // last piece of a one-frame message is left to the final from_utf8.
+                read_payload_checked(io, header, &mut self.message, |piece, last| {
+                    if whole_in_one && last {
+                        return Ok(());
+                    }
+                    utf8.feed(piece).map_err(|_| invalid_utf8())
+                })?;
+            } else {
+                read_payload(io, header, &mut self.message)?;
+            }
         }
         if !header.fin {
             self.fragmented = Some(Fragmented { opcode, compressed });
@@ -294,6 +316,7 @@ impl Receiver {
         self.fragmented = None;
         self.message = Vec::new();
         self.utf8.reset();
+        self.partial_text = None;
         if let Some(inflater) = self.inflater.as_mut() {
             inflater.reset();
         }

@@ -149,6 +149,32 @@ pub fn read_payload(
     Ok(())
 }
 
+/// `read_payload` that hands each piece to `check` as soon as it has arrived and is unmasked,
+/// with whether it completes the payload: a bad start fails before the rest is sent.
+pub fn read_payload_checked(
+    io: &mut impl FrameRead,
+    header: &FrameHeader,
+    out: &mut Vec<u8>,
+    mut check: impl FnMut(&[u8], bool) -> WsResult<()>,
+) -> WsResult<()> {
+    let len = usize::try_from(header.payload_len)
+        .map_err(|_| WsError::MessageTooBig("Frame payload does not fit in memory".into()))?;
+    let start = out.len();
+    let mut filled = 0;
+    while filled < len {
+        let got = io
+            .read_some(len - filled, out)
+            .map_err(|e| receive_error(len - filled, e))?;
+        let piece = start + filled..start + filled + got;
+        if let Some(key) = header.mask_key {
+            apply_mask(&mut out[piece.clone()], key, filled);
+        }
+        filled += got;
+        check(&out[piece], filled == len)?;
+    }
+    Ok(())
+}
+
 /// Appends exactly `len` bytes to `out`, growing it as data arrives rather than up front.
 pub fn read_into(io: &mut impl FrameRead, len: usize, out: &mut Vec<u8>) -> WsResult<()> {
     let mut filled = 0;

@@ -129,6 +129,15 @@ impl FrameRead for Reader<'_> {
             _ => crate::transport::append_zero_filled(self, len, out),
         }
     }
+
+    fn read_some(&mut self, max: usize, out: &mut Vec<u8>) -> io::Result<usize> {
+        match self.source {
+            Source::Native(io) => io
+                .read_some(max, out)
+                .map_err(|err| self.eof_as_closed(err)),
+            _ => self.read_append(max, out).map(|()| max),
+        }
+    }
 }
 
 /// A `FrameWrite` over a transport; Python exceptions from `write` are kept as they are.

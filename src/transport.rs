@@ -14,6 +14,12 @@ pub trait FrameRead {
     fn read_append(&mut self, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
         append_zero_filled(self, len, out)
     }
+
+    /// Appends 1 to `max` bytes to `out` and returns how many: what one receive brings, so a
+    /// caller can check a payload while it arrives. This default appends all `max`.
+    fn read_some(&mut self, max: usize, out: &mut Vec<u8>) -> io::Result<usize> {
+        self.read_append(max, out).map(|()| max)
+    }
 }
 
 /// The default `read_append`: zero-fill `len` more bytes of `out`, then `read_exact` them.
@@ -66,6 +72,17 @@ impl FrameRead for MemoryIo {
             filled += take;
         }
         Ok(())
+    }
+
+    fn read_some(&mut self, max: usize, out: &mut Vec<u8>) -> io::Result<usize> {
+        let remaining = self.input.len() - self.pos;
+        if remaining == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "end of input"));
+        }
+        let take = max.min(remaining).min(self.chunk.max(1));
+        out.extend_from_slice(&self.input[self.pos..self.pos + take]);
+        self.pos += take;
+        Ok(take)
     }
 }
 

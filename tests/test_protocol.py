@@ -209,6 +209,18 @@ def test_invalid_utf8_in_first_fragment_fails_at_once(ws, bad):
     assert_fails_with(ws, CLOSE_1007)
 
 
+@pytest.mark.parametrize("opcode", [OP_TEXT, OP_CONT])
+def test_invalid_utf8_fails_before_the_frame_is_complete(ws, opcode):
+    """A frame declaring 1000 bytes whose first 10 hold invalid UTF-8 fails at once
+    (Autobahn 6.4.3/6.4.4 strict): the rest of its payload never comes."""
+    if opcode == OP_CONT:
+        ws.send_frame(OP_TEXT, b"ok ", fin=False)
+    frame = build_frame(opcode, b"abc\xff\xfe" + b"x" * 995)
+    ws.send(frame[: len(frame) - 990])
+    ws.sock.settimeout(1.0)
+    assert ws.read_exact(len(CLOSE_1007)) == CLOSE_1007
+
+
 def test_close_with_one_byte_body_1002(ws):
     ws.send_frame(OP_CLOSE, b"\x03")
     assert_fails_with(ws, CLOSE_1002)

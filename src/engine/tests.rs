@@ -134,6 +134,71 @@ fn invalid_utf8_is_reported_before_the_message_ends() {
 }
 
 #[test]
+fn invalid_utf8_fails_a_frame_before_its_payload_is_complete() {
+    // A header declaring 1000 bytes, then 10 of them, the 4th invalid; the rest never comes.
+    let mut payload = b"abc\xffdefghi".to_vec();
+    payload.resize(1000, b'x');
+    let mut input = client_frame(1, true, false, &payload);
+    input.truncate(input.len() - 990);
+    assert!(matches!(
+        first_error(input.clone()),
+        WsError::InvalidUtf8(_)
+    ));
+    // The same bytes as binary wait for the rest (here: EOF).
+    input[0] = 0x82;
+    assert!(matches!(
+        first_error(input),
+        WsError::ConnectionTerminated(_)
+    ));
+}
+
+#[test]
+fn buffered_receive_fails_a_text_frame_still_arriving() {
+    let mut payload = b"abc\xffdefghi".to_vec();
+    payload.resize(1000, b'x');
+    let frame = client_frame(1, true, false, &payload);
+    let mut receiver = Receiver::new(true, MAX);
+    // Header (2 + 2 length + 4 mask bytes) and 10 payload bytes: all taken.
+    let (used, result) = receiver.receive_buffered(&frame[..18]);
+    assert_eq!(used, 18);
+    assert!(matches!(result, Err(WsError::InvalidUtf8(_))));
+}
+
+#[test]
+fn buffered_receive_checks_a_growing_text_frame_and_then_takes_it() {
+    let text = "s\u{e9}parer \u{20ac}\u{1f600}".repeat(20);
+    let mut input = client_frame(1, false, false, b"start ");
+    input.extend(client_frame(0, true, false, text.as_bytes()));
+    let mut receiver = Receiver::new(true, MAX);
+    let mut consumed = 0;
+    for end in (1..input.len()).step_by(3) {
+        let (used, result) = receiver.receive_buffered(&input[consumed..end]);
+        assert!(matches!(result, Ok(None)), "at {end}: {result:?}");
+        consumed += used;
+    }
+    let (used, result) = receiver.receive_buffered(&input[consumed..]);
+    assert_eq!(consumed + used, input.len());
+    let event = result.expect("the whole message");
+    assert_eq!(event, Some(Event::Text(format!("start {text}"))));
+}
+
+#[test]
+fn text_arriving_in_pieces_is_unmasked_and_validated_across_them() {
+    let text = "h\u{e9}llo \u{20ac}\u{1f600} w\u{f6}rld".repeat(5);
+    let mut input = client_frame(1, true, false, text.as_bytes());
+    input.extend(client_frame(1, false, false, &text.as_bytes()[..7]));
+    input.extend(client_frame(0, true, false, &text.as_bytes()[7..]));
+    for chunk in [1, 2, 3, 5, 7, 64] {
+        let (events, err) = receive_all(input.clone(), chunk, false);
+        assert!(matches!(err, Some(WsError::ConnectionTerminated(_))));
+        assert_eq!(
+            events,
+            vec![Event::Text(text.clone()), Event::Text(text.clone())]
+        );
+    }
+}
+
+#[test]
 fn size_limit_is_checked_before_reading() {
     let mut receiver = Receiver::new(true, 10);
     // Declares 2^40 bytes and sends none: must fail without allocating or waiting.
