@@ -370,3 +370,15 @@ def test_examples_dir_has_every_async_example():
     examples = Path(__file__).resolve().parent.parent / "examples"
     for name in ("echo_async", "chat_async", "clock_async", "queue_async"):
         assert (examples / (name + "_wsh.py")).is_file(), name
+
+
+def test_each_worker_process_runs_its_own_loop(server_factory):
+    server = server_factory(ASYNC_HANDLERS, "--workers", "2")
+    for _ in range(12):
+        with ws_connect(server, "/context") as ws:
+            report = json.loads(ws.recv())
+            ws.send("w")
+            assert ws.recv() == "next:w"
+            assert report["thread"] == "pywebsocket3-asyncio" and report["task"]
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(timeout=15) == 0
