@@ -3,6 +3,7 @@
 //! Deadlock rule: nothing here waits on a lock or a socket while attached to Python; the
 //! receive and send halves have separate locks so one thread can receive while another sends.
 
+use std::io;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
@@ -51,35 +52,35 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Engine {
     /// Runs `op` on one half: a Python transport may go ahead attached when the lock is
-    /// free (its read/write release the GIL themselves); otherwise wait detached.
+    /// free (its read/write release the GIL themselves); otherwise wait detached. Err only
+    /// on a cooperative connection whose wait for the half was interrupted (a cancelled task).
     fn with_half<S: Send, T: Send>(
         &self,
         py: Python<'_>,
         half: &Mutex<S>,
         op: impl FnOnce(&mut S) -> T + Send,
-    ) -> T {
+    ) -> io::Result<T> {
         match &self.transport {
             Transport::Python(_) => match half.try_lock() {
-                Ok(mut guard) => return op(&mut guard),
-                Err(TryLockError::Poisoned(poisoned)) => return op(&mut poisoned.into_inner()),
+                Ok(mut guard) => return Ok(op(&mut guard)),
+                Err(TryLockError::Poisoned(poisoned)) => return Ok(op(&mut poisoned.into_inner())),
                 Err(TryLockError::WouldBlock) => {}
             },
-            // On the hub the op stays attached (its waits switch greenlets), and a half held
-            // by another greenlet of this thread is waited out by yielding, never by blocking.
+            // On the hub or the loop the op stays attached (its waits switch greenlets), and a
+            // half held by another greenlet of this thread is waited out by yielding, never by
+            // blocking: its holder can only let go on this very thread.
             Transport::Native(io) if io.is_cooperative() => loop {
                 match half.try_lock() {
-                    Ok(mut guard) => return op(&mut guard),
-                    Err(TryLockError::Poisoned(poisoned)) => return op(&mut poisoned.into_inner()),
-                    Err(TryLockError::WouldBlock) => {
-                        if io.yield_turn().is_err() {
-                            break;
-                        }
+                    Ok(mut guard) => return Ok(op(&mut guard)),
+                    Err(TryLockError::Poisoned(poisoned)) => {
+                        return Ok(op(&mut poisoned.into_inner()))
                     }
+                    Err(TryLockError::WouldBlock) => io.yield_turn()?,
                 }
             },
             Transport::Native(_) => {}
         }
-        py.detach(|| op(&mut lock(half)))
+        Ok(py.detach(|| op(&mut lock(half))))
     }
 
     /// Hands the GIL (or, on the hub, the thread) to the others for a moment.
@@ -103,7 +104,7 @@ impl Engine {
             let last = receiver.last_opcode().unwrap_or(NO_OPCODE);
             self.last_opcode.store(last, Ordering::Relaxed);
             (result, reader.error)
-        });
+        })?;
         to_py_result(result, error)
     }
 
@@ -116,7 +117,7 @@ impl Engine {
             let mut writer = Writer::new(&self.transport);
             let result = op(sender, &mut writer);
             (result, writer.error)
-        });
+        })?;
         to_py_result(result, error)
     }
 }
@@ -229,20 +230,21 @@ impl Engine {
         if outgoing {
             self.with_half(py, &self.sender, |sender| {
                 sender.enable_deflate(outgoing_bits, outgoing_no_context_takeover, bfinal)
-            });
+            })?;
         }
         if incoming {
             self.with_half(py, &self.receiver, |receiver| {
                 receiver.enable_inflate(incoming_bits, incoming_no_context_takeover)
-            });
+            })?;
         }
         Ok(())
     }
 
-    fn set_outgoing_compression(&self, py: Python<'_>, enabled: bool) {
+    fn set_outgoing_compression(&self, py: Python<'_>, enabled: bool) -> PyResult<()> {
         self.with_half(py, &self.sender, |sender| {
             sender.set_outgoing_compression(enabled)
-        });
+        })?;
+        Ok(())
     }
 
     fn receive<'py>(&self, py: Python<'py>) -> PyResult<EventTuple<'py>> {

@@ -28,6 +28,9 @@ _WRITABLE = 1
 _YIELD = 2
 # Messages taken from the buffer in a row before the task lets the others run.
 _FAST_STREAK = 16
+# Turns a bridge waiting for a lock takes at once before it backs off (seconds).
+_QUICK_YIELDS = 8
+_YIELD_BACKOFF = 0.001
 
 _logger = logging.getLogger("pywebsocket3.websocket_server.WebSocketServer")
 _greenlet = None
@@ -132,15 +135,21 @@ class _ReadWatch:
             self.loop.remove_reader(self.fd)
             self.registered = False
             return
-        self.waiters = []
-        for future in waiters:
-            if not future.done():
-                future.set_result(None)
+        self._fire_all()
 
     def close(self):
         if self.registered:
             self.loop.remove_reader(self.fd)
             self.registered = False
+        # Whoever still waits retries, and meets the closed connection instead of waiting
+        # forever.
+        self._fire_all()
+
+    def _fire_all(self):
+        waiters, self.waiters = self.waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
 
 
 # fd -> _ReadWatch of the connections served on this process's loops.
@@ -176,36 +185,27 @@ async def _ready(loop, fd, kind):
         loop.remove_writer(fd)
 
 
-async def drive(fn, *args, resume=None, park=None):
-    """``fn(*args)`` (blocking engine code) in a bridge greenlet, its waits awaited here.
-
-    ``park(bridge, request)``: when given, a cancellation that comes while the bridge waits
-    for its socket leaves the bridge parked there (nothing half-read is lost) instead of
-    ending it; ``resume=(bridge, request)`` drives such a parked bridge on."""
+async def drive(fn, *args):
+    """``fn(*args)`` (blocking engine code) in a bridge greenlet, its waits awaited here."""
     _import_greenlet()
     loop = asyncio.get_running_loop()
-    if resume is not None:
-        bridge, request = resume
-    else:
-        bridge = _Bridge(fn)
-        request = bridge.switch(*args)
+    bridge = _Bridge(fn)
+    request = bridge.switch(*args)
+    yields = 0
     while not bridge.dead:
         try:
             if type(request) is _Wait:
-                try:
+                # Waiting out a lock that another bridge holds while it waits for its peer:
+                # after a few quick turns, back off instead of spinning the loop.
+                yields = yields + 1 if request.kind == _YIELD else 0
+                if yields > _QUICK_YIELDS:
+                    await asyncio.sleep(_YIELD_BACKOFF)
+                else:
                     await _ready(loop, request.fd, request.kind)
-                except asyncio.CancelledError:
-                    if park is None:
-                        raise
-                    park(bridge, request)
-                    raise
                 value = None
             else:
                 value = await request.awaitable
         except BaseException as error:
-            if park is not None and isinstance(error, asyncio.CancelledError):
-                if type(request) is _Wait:
-                    raise
             try:
                 request = bridge.throw(error)
             except BaseException as after:
@@ -247,7 +247,9 @@ class _Runner:
         return asyncio.get_running_loop().run_in_executor(executor, fn, *args)
 
     def close(self):
-        for executor in self._executors.values():
+        """The handler is done: its threads end once idle (a later call starts new ones)."""
+        executors, self._executors = self._executors, {}
+        for executor in executors.values():
             executor.shutdown(wait=False)
 
 
@@ -310,29 +312,32 @@ class AsyncStream:
                 await self._run(stream._process_pong_message, payload)
 
     async def _receive_waiting(self):
-        parked, self._parked = self._parked, None
-        if not self._connection._is_async:
-            # A thread cannot be stopped: a cancelled receive's result waits for the next.
-            pending = parked or self._run.in_thread(self._blocking.receive_message, receiving=True)
-            try:
-                return await asyncio.shield(pending)
-            except asyncio.CancelledError:
-                if not pending.done():
-                    self._parked = pending
-                raise
-        return await drive(self._blocking.receive_message, resume=parked, park=self._park)
-
-    def _park(self, bridge, request):
-        self._parked = (bridge, request)
+        # The engine's receive runs as a task (bridged, or on the receiving thread for TLS):
+        # a cancelled wait leaves it running, and the next receive takes its result, so a
+        # timeout never loses a message or leaves one half-read with the locks held.
+        pending, self._parked = self._parked, None
+        if pending is None:
+            if self._connection._is_async:
+                pending = asyncio.ensure_future(drive(self._blocking.receive_message))
+            else:
+                pending = self._run.in_thread(self._blocking.receive_message, receiving=True)
+        try:
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            if not pending.done():
+                self._parked = pending
+            raise
 
     def _drop_parked(self):
-        """The handler is done: a parked receive ends (its locks are released)."""
+        """The handler is done: a receive still running for it is cancelled."""
         parked, self._parked = self._parked, None
-        if type(parked) is tuple and not parked[0].dead:
-            try:
-                parked[0].throw(_greenlet.GreenletExit)
-            except BaseException:
-                pass
+        if parked is not None:
+            if parked.done():
+                if not parked.cancelled():
+                    parked.exception()  # seen: not "never retrieved"
+            else:
+                parked.cancel()
+        self._run.close()
 
     async def send_message(self, message, end=True, binary=False):
         """Sends a message (or part of one); waits while the peer does not read."""
@@ -480,6 +485,7 @@ class AsyncRunner:
                 self.loop.remove_reader(self.queue.wake_fd())
             except Exception:
                 pass
+            self.loop.close()
 
     def on_loop_thread(self):
         try:

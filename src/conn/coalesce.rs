@@ -18,10 +18,15 @@ use super::sockets::{send_nonblocking, write_cooperative};
 use super::{ConnIo, Waiter};
 
 /// A blocking send, or on a cooperative connection one that waits by switching greenlets.
-fn send_all(stream: &TcpStream, data: &[u8], waiter: Option<&Waiter>) -> io::Result<()> {
+/// On error, how many bytes went out (known only for cooperative sends; 0 otherwise).
+fn send_all(
+    stream: &TcpStream,
+    data: &[u8],
+    waiter: Option<&Waiter>,
+) -> Result<(), (io::Error, usize)> {
     match waiter {
         Some(waiter) => write_cooperative(stream, data, waiter),
-        None => (&*stream).write_all(data),
+        None => (&*stream).write_all(data).map_err(|e| (e, 0)),
     }
 }
 
@@ -56,24 +61,48 @@ impl Out {
     /// `waiter`: the connection is cooperative (its socket is non-blocking).
     pub fn write_with_pending(&mut self, data: &[u8], waiter: Option<&Waiter>) -> io::Result<()> {
         if self.pending.is_empty() {
-            return send_all(&self.stream, data, waiter);
+            return self.send_keeping(data, waiter);
         }
         if self.pending.len() + data.len() <= MAX_PENDING {
             self.pending.extend_from_slice(data);
             return self.flush(waiter);
         }
         self.flush(waiter)?;
-        send_all(&self.stream, data, waiter)
+        self.send_keeping(data, waiter)
     }
 
-    /// Writes the held bytes, blocking like any send; they are dropped on error.
+    /// Writes the held bytes, blocking like any send. On error a blocking send drops them; a
+    /// cooperative one (whose wait may have been cut short: a cancelled task) keeps what did
+    /// not go out, so a frame is never left half-written ahead of the next one.
     pub fn flush(&mut self, waiter: Option<&Waiter>) -> io::Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let result = send_all(&self.stream, &self.pending, waiter);
-        self.clear();
-        result
+        match send_all(&self.stream, &self.pending, waiter) {
+            Ok(()) => {
+                self.clear();
+                Ok(())
+            }
+            Err((e, sent)) => {
+                if waiter.is_some() {
+                    self.pending.drain(..sent);
+                } else {
+                    self.clear();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// `data` written whole; on a cooperative error its unsent rest is held (see `flush`).
+    fn send_keeping(&mut self, data: &[u8], waiter: Option<&Waiter>) -> io::Result<()> {
+        send_all(&self.stream, data, waiter).map_err(|(e, sent)| {
+            if waiter.is_some() && sent < data.len() {
+                self.pending.extend_from_slice(&data[sent..]);
+                self.since.get_or_insert_with(Instant::now);
+            }
+            e
+        })
     }
 
     /// Sends as much of the held bytes as goes without waiting; true when none are left.
@@ -91,7 +120,7 @@ impl Out {
         }
     }
 
-    fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.pending.clear();
         self.since = None;
         if self.pending.capacity() > MAX_PENDING {

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use std::sync::atomic::Ordering;
 
+use super::coalesce::MAX_PENDING;
 use super::sockets::{next_chunk, read_retrying, send_nonblocking};
 use super::{now_ms, ConnIo, Reader, LANDING, MIN_CHUNK, READ_CHUNK};
 use crate::frame::declared_frame_len;
@@ -32,13 +33,19 @@ pub enum WriteNow {
     Written,
     /// Part of it went out and the rest is held; `flush_out` must follow.
     Partial,
+    /// Held back whole, for the next write or the flusher (`first`: nothing was held
+    /// before, so the caller hands the connection to the flusher).
+    Held { first: bool },
 }
 
 impl ConnIo {
     /// Builds a frame with `encode` (only once the writer is known to be free, so a frame
-    /// that advanced the compressor always goes out) and writes it without waiting.
+    /// that advanced the compressor always goes out) and writes it without waiting. With
+    /// `hold` (a small reply to a peer that pipelined more, see `coalesce`) it is held back
+    /// for the next write instead. Bytes held before go out first, in order.
     pub fn write_now<'a, E>(
         &self,
+        hold: bool,
         encode: impl FnOnce() -> Result<&'a [u8], E>,
     ) -> Result<io::Result<WriteNow>, E> {
         if !self.is_cooperative() {
@@ -47,18 +54,35 @@ impl ConnIo {
         let Ok(mut out) = self.writer.try_lock() else {
             return Ok(Ok(WriteNow::NotNow));
         };
-        if !out.pending.is_empty() {
-            return Ok(Ok(WriteNow::NotNow));
-        }
         let frame = encode()?;
-        let sent = match send_nonblocking(&out.stream, frame, Instant::now()) {
-            Ok(sent) => sent,
-            Err(e) => return Ok(Err(e)),
-        };
-        if sent == frame.len() {
-            return Ok(Ok(WriteNow::Written));
+        if hold && out.pending.len() + frame.len() <= MAX_PENDING {
+            out.pending.extend_from_slice(frame);
+            let first = out.since.is_none();
+            out.since.get_or_insert_with(Instant::now);
+            return Ok(Ok(WriteNow::Held { first }));
         }
-        out.pending.extend_from_slice(&frame[sent..]);
+        if out.pending.is_empty() {
+            match send_nonblocking(&out.stream, frame, Instant::now()) {
+                Err(e) => return Ok(Err(e)),
+                Ok(sent) if sent == frame.len() => return Ok(Ok(WriteNow::Written)),
+                Ok(sent) => out.pending.extend_from_slice(&frame[sent..]),
+            }
+        } else {
+            out.pending.extend_from_slice(frame);
+            match send_nonblocking(&out.stream, &out.pending, Instant::now()) {
+                Err(e) => {
+                    out.clear();
+                    return Ok(Err(e));
+                }
+                Ok(sent) => {
+                    out.pending.drain(..sent);
+                    if out.pending.is_empty() {
+                        out.clear();
+                        return Ok(Ok(WriteNow::Written));
+                    }
+                }
+            }
+        }
         out.since.get_or_insert_with(Instant::now);
         Ok(Ok(WriteNow::Partial))
     }

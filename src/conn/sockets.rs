@@ -53,18 +53,22 @@ pub(super) fn read_retrying(mut stream: &TcpStream, buf: &mut [u8]) -> io::Resul
 }
 
 /// Writes everything to a non-blocking socket, waiting through `waiter` whenever it is full.
+/// On error, also how many bytes had gone out (the caller keeps the rest in order).
 pub(super) fn write_cooperative(
     mut stream: &TcpStream,
-    mut data: &[u8],
+    data: &[u8],
     waiter: &super::Waiter,
-) -> io::Result<()> {
-    while !data.is_empty() {
-        match stream.write(data) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => data = &data[n..],
+) -> Result<(), (io::Error, usize)> {
+    let mut sent = 0;
+    while sent < data.len() {
+        match stream.write(&data[sent..]) {
+            Ok(0) => return Err((io::ErrorKind::WriteZero.into(), sent)),
+            Ok(n) => sent += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => waiter(super::Wait::Writable)?,
-            Err(e) => return Err(e),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                waiter(super::Wait::Writable).map_err(|e| (e, sent))?
+            }
+            Err(e) => return Err((e, sent)),
         }
     }
     Ok(())

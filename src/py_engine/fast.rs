@@ -69,31 +69,29 @@ impl Engine {
 impl Engine {
     /// For async handlers: one message sent without waiting, or `NotNow` when it cannot be
     /// (busy writer, held bytes, not a loop connection); then the caller takes the slow path.
-    pub(super) fn send_now(
-        &self,
-        py: Python<'_>,
-        payload: &[u8],
-        end: bool,
-        binary: bool,
-    ) -> PyResult<WriteNow> {
+    pub(super) fn send_now(&self, payload: &[u8], end: bool, binary: bool) -> PyResult<WriteNow> {
         let Transport::Native(io) = &self.transport else {
             return Ok(WriteNow::NotNow);
         };
         if !io.is_cooperative() {
             return Ok(WriteNow::NotNow);
         }
-        if let Some(result) = self.send_held(py, payload, end, binary) {
-            return result.map(|()| WriteNow::Written);
-        }
         let Ok(mut sender) = self.sender.try_lock() else {
             return Ok(WriteNow::NotNow);
         };
+        // Decided before the frame is built; held or written under one writer lock, so
+        // nothing here ever waits (the loop thread must not).
+        let hold = payload.len() <= HOLD_PAYLOAD && io.may_hold(payload.len());
         let sender: &mut Sender = &mut sender;
-        let written = io.write_now(move || {
+        let written = io.write_now(hold, move || {
             sender.encode_message(payload, end, binary)?;
             Ok(sender.frame())
         });
         match written {
+            Ok(Ok(WriteNow::Held { first: true })) => {
+                crate::conn::schedule_flush(io);
+                Ok(WriteNow::Held { first: true })
+            }
             Ok(Ok(how)) => Ok(how),
             Ok(Err(err)) => Err(err.into()),
             Err(err) => to_py_result(Err(err), None),

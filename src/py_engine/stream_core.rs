@@ -127,18 +127,17 @@ impl StreamCore {
         end: Truthy,
         binary: Truthy,
     ) -> PyResult<u8> {
-        let py = slf.py();
         let engine = slf.get().engine()?;
         if server_terminated(slf)? {
             return Ok(0);
         }
         let (Truthy(end), Truthy(binary)) = (end, binary);
         let sent = fast_payload(message, binary, |payload, binary| {
-            engine.send_now(py, payload, end, binary)
+            engine.send_now(payload, end, binary)
         });
         match sent {
             None | Some(Ok(WriteNow::NotNow)) => Ok(0),
-            Some(Ok(WriteNow::Written)) => Ok(1),
+            Some(Ok(WriteNow::Written | WriteNow::Held { .. })) => Ok(1),
             Some(Ok(WriteNow::Partial)) => Ok(2),
             Some(Err(err)) => Err(send_failed(slf, err)),
         }
