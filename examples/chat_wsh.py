@@ -1,48 +1,25 @@
-"""A chat room: every text message is broadcast to every connected client (sender included).
+"""A chat room: every text message is broadcast to every member (sender included).
 
-Handler files are loaded once, so the module globals below are shared by all connections;
-each connection runs on its own thread, hence the locks.
+The room is a channel (``pywebsocket3.channels``): the native delivery thread writes each
+message to every member, and a member too slow to keep up is closed (1008) instead of
+holding up the others. Run with ``--channels-url redis://...`` and the room spans every
+``--workers`` process and every server sharing that Redis.
 """
 
-import threading
+from pywebsocket3 import channels, msgutil
 
-from pywebsocket3 import msgutil
-
-_members_lock = threading.Lock()
-# request -> lock that serializes the sends of the many broadcasting threads to that client
-_members = {}
+ROOM = "chat"
 
 
 def web_socket_do_extra_handshake(request):
     pass
 
 
-def _broadcast(text):
-    with _members_lock:
-        members = list(_members.items())
-    for member, send_lock in members:
-        try:
-            with send_lock:
-                msgutil.send_message(member, text)
-        except Exception:
-            # A member that left (or is closing) simply misses the message.
-            _leave(member)
-
-
-def _leave(request):
-    with _members_lock:
-        _members.pop(request, None)
-
-
 def web_socket_transfer_data(request):
-    with _members_lock:
-        _members[request] = threading.Lock()
-    try:
-        while True:
-            message = msgutil.receive_message(request)
-            if message is None:
-                return
-            if isinstance(message, str):
-                _broadcast(message)
-    finally:
-        _leave(request)
+    channels.subscribe(request, ROOM)
+    while True:
+        message = msgutil.receive_message(request)
+        if message is None:
+            return
+        if isinstance(message, str):
+            channels.publish(ROOM, message)

@@ -17,6 +17,7 @@ use rustls::ServerConnection;
 mod coalesce;
 mod control;
 mod cooperative;
+mod deliver;
 mod head_watch;
 mod nowait;
 mod py;
@@ -25,6 +26,7 @@ mod sockets;
 pub use coalesce::schedule_flush;
 use coalesce::Out;
 pub use cooperative::{Wait, Waiter};
+pub use deliver::{Delivery, FrameGate};
 pub use nowait::{Fill, WriteNow};
 pub use py::{register, Connection};
 use sockets::{encrypt, next_chunk, read_retrying, resize_for_read};
@@ -240,12 +242,16 @@ impl ConnIo {
     pub fn write_all(&self, data: &[u8]) -> io::Result<()> {
         let mut out = self.lock_turn(&self.writer)?;
         // Flagged under the writer lock, so a control frame can only follow the whole 101.
-        if !self.websocket_open.load(Ordering::Relaxed) && out.head.advance(data) {
+        if self.websocket_open.load(Ordering::Relaxed) {
+            out.gate.note(data);
+        } else if out.head.advance(data) {
             self.websocket_open.store(true, Ordering::Relaxed);
         }
         match &self.tls {
             None => out.write_with_pending(data, self.cooperative.get())?,
             Some(tls) => {
+                // Channel messages may have left ciphertext held (`deliver`): it goes first.
+                out.flush(None)?;
                 let mut socket: &TcpStream = &out.stream;
                 for chunk in data.chunks(TLS_WRITE_CHUNK) {
                     let ciphertext = encrypt(tls, chunk)?;

@@ -1,13 +1,15 @@
 //! pywebsocket-rs native core. This file only registers; each concern has its own module.
 //!
 //! Pure protocol code (no pyo3): `frame`, `utf8`, `deflate`, `engine`, `http_head`,
-//! `handshake`, `static_files`, `cgi`. Python edge: `py_engine`, `conn`, `py_server`, `logbridge`.
+//! `handshake`, `static_files`, `cgi`. Python edge: `py_engine`, `conn`, `py_server`, `logbridge`,
+//! `channels` (publish/subscribe, local and Redis).
 
 // Windows has no fork (--workers), Unix signals, mio's Unix sources or raw fds: README "Installing".
 #[cfg(not(unix))]
 compile_error!("pywebsocket-rs builds on Unix only (Linux, macOS); Windows is not supported");
 
 pub mod cgi;
+pub mod channels;
 pub mod conn;
 pub mod deflate;
 pub mod engine;
@@ -35,5 +37,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     py_server::register(m)?;
     logbridge::register(m)?;
     handshake::register(m)?;
+    channels::register(m)?;
     Ok(())
 }

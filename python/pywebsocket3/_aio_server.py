@@ -66,6 +66,7 @@ async def serve(options):
     server = WebSocketServer(options)
     server_util._init_native_logging(logging.getLogger("pywebsocket3").getEffectiveLevel())
     server._apply_option_changes()
+    server._start_channels()
     server._start_hub()
     server._start_aio(loop=loop)
     server._native.start()

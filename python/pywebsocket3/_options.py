@@ -213,6 +213,23 @@ def _build_option_parser():
         help="the asyncio loop async handler files run on (default: uvloop when installed)",
     )
     add(
+        *_flags("channels-url"),
+        dest="channels_url",
+        default=None,
+        metavar="URL",
+        help="backend of pywebsocket3.channels: redis://HOST:PORT/DB shares channels with every "
+        "process and server using that Redis (default: in-process only)",
+    )
+    add(
+        *_flags("channels-queue-limit"),
+        dest="channels_queue_limit",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="bytes of channel messages queued for one member at most; past it the member is "
+        "closed with 1008 (default 1048576)",
+    )
+    add(
         "--workers",
         dest="workers",
         type=int,

@@ -19,7 +19,7 @@ import sys
 import threading
 import traceback
 
-from pywebsocket3 import _aio, _hub, _native, dispatch, server_util, util
+from pywebsocket3 import _aio, _hub, _native, channels, dispatch, server_util, util
 from pywebsocket3.request_handler import WebSocketRequestHandler
 
 _DEFAULT_REQUEST_QUEUE_SIZE = 128
@@ -190,6 +190,8 @@ class WebSocketServer:
         self._aio = None
         if getattr(options, "event_loop", None):
             _aio.check_event_loop(options.event_loop)
+        if getattr(options, "channels_url", None):
+            channels.check_url(options.channels_url)
         if getattr(options, "greenlets", False) or options.dispatcher.async_resources():
             # Before binding: a missing package fails first, and the import (slow on a cold
             # cache) does not widen the time between listening and serving.
@@ -252,6 +254,14 @@ class WebSocketServer:
         # WebSocket) are cancelled.
         self._stop_aio()
 
+    def _start_channels(self):
+        """``--channels-url``: this process's channels backend (after any --workers fork)."""
+        options = self.websocket_server_options
+        url = getattr(options, "channels_url", None)
+        limit = getattr(options, "channels_queue_limit", None)
+        if url or limit:
+            channels.configure(url, limit)
+
     def _start_hub(self):
         """--greenlets: a hub in this process (after any --workers fork), once."""
         if not getattr(self.websocket_server_options, "greenlets", False):
@@ -290,6 +300,7 @@ class WebSocketServer:
             # embedders that never call configure_logging.
             server_util._init_native_logging(logging.getLogger("pywebsocket3").getEffectiveLevel())
             self._apply_option_changes()
+            self._start_channels()
             self._start_hub()
             self._start_aio()
             self._native.start()

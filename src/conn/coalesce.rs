@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
+use super::deliver::FrameGate;
 use super::head_watch::HeadWatch;
 use super::sockets::{send_nonblocking, write_cooperative};
 use super::{ConnIo, Waiter};
@@ -45,6 +46,8 @@ pub struct Out {
     pub since: Option<Instant>,
     /// Whether the bytes written so far completed a 101 head (see `head_watch`).
     pub head: HeadWatch,
+    /// What the frames sent after the 101 allow channel messages to do (see `deliver`).
+    pub gate: FrameGate,
 }
 
 impl Out {
@@ -54,6 +57,7 @@ impl Out {
             pending: Vec::new(),
             since: None,
             head: HeadWatch::default(),
+            gate: FrameGate::default(),
         }
     }
 
@@ -141,6 +145,7 @@ impl ConnIo {
         if out.pending.len() + frame.len() > MAX_PENDING {
             return None;
         }
+        out.gate.note(frame);
         out.pending.extend_from_slice(frame);
         let first = out.since.is_none();
         out.since.get_or_insert_with(Instant::now);

@@ -26,6 +26,7 @@ impl ConnIo {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
+        guard.gate.note(frame);
         let bytes = match &self.tls {
             None => {
                 let mut bytes = std::mem::take(&mut guard.pending);
@@ -34,7 +35,13 @@ impl ConnIo {
                 bytes
             }
             Some(tls) => match encrypt(tls, frame) {
-                Ok(bytes) => bytes,
+                // Ciphertext held by channel messages (`deliver`) goes first.
+                Ok(bytes) => {
+                    let mut held = std::mem::take(&mut guard.pending);
+                    guard.since = None;
+                    held.extend_from_slice(&bytes);
+                    held
+                }
                 Err(_) => return false,
             },
         };
@@ -45,6 +52,11 @@ impl ConnIo {
             guard.pending = bytes;
             guard.pending.truncate(held);
             guard.since = (!guard.pending.is_empty()).then(Instant::now);
+            return false;
+        }
+        if matches!(sent, Ok(0)) {
+            // TLS: the records are encrypted already and must go out, in order, later.
+            guard.pending = bytes;
             return false;
         }
         drop(guard);
@@ -106,6 +118,7 @@ impl ConnIo {
             std::thread::sleep(Duration::from_millis(1));
         }
         self.close();
+        crate::channels::forget_finished(self);
         let hook = self.on_finish.lock().ok().and_then(|mut slot| slot.take());
         if let Some(hook) = hook {
             hook();

@@ -55,6 +55,7 @@ impl ConnIo {
             return Ok(Ok(WriteNow::NotNow));
         };
         let frame = encode()?;
+        out.gate.note(frame);
         if hold && out.pending.len() + frame.len() <= MAX_PENDING {
             out.pending.extend_from_slice(frame);
             let first = out.since.is_none();
