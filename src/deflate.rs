@@ -126,7 +126,10 @@ impl Inflater {
                 return Err(too_big(out.len() as u64, limit as u64));
             }
             // Never let capacity pass limit + 1: enough to notice the overflow, no more.
-            let room = (limit + 1 - out.len()).min(out.len().max(INFLATE_STEP));
+            // `limit - len` first: `limit + 1` overflows for a limit of usize::MAX.
+            let room = (limit - out.len())
+                .saturating_add(1)
+                .min(out.len().max(INFLATE_STEP));
             if out.capacity() - out.len() < room {
                 out.reserve_exact(room);
             }
@@ -261,6 +264,16 @@ mod tests {
             .expect_err("must fail");
         assert!(matches!(err, WsError::MessageTooBig(_)));
         assert!(out.capacity() <= (1 << 20) + 1);
+    }
+
+    /// Found by fuzz/frame_roundtrip: `limit + 1` overflowed (a debug-build panic).
+    #[test]
+    fn inflates_under_the_largest_limit() {
+        let mut deflater = Deflater::new(15, false, false);
+        let packed = compress_message(&mut deflater, b"Hello");
+        let mut inflater = Inflater::new(15, false);
+        let out = inflate_message(&mut inflater, &packed, usize::MAX).expect("inflate");
+        assert_eq!(out, b"Hello");
     }
 
     #[test]

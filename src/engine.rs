@@ -340,8 +340,10 @@ impl Receiver {
 }
 
 /// Deflate can expand incompressible data slightly; allow for that in one compressed frame.
+/// Saturating: a limit near `usize::MAX` (`--max-message-size` as "no limit") must not wrap.
 fn compressed_frame_limit(max: usize) -> u64 {
-    max as u64 + max as u64 / 64 + 1024
+    let max = max as u64;
+    max.saturating_add(max / 64).saturating_add(1024)
 }
 
 fn rsv_error(header: &FrameHeader) -> WsError {

@@ -329,6 +329,24 @@ fn deflate_bomb_is_bounded() {
     assert!(matches!(err, WsError::MessageTooBig(_)));
 }
 
+/// Found by fuzz/frame_roundtrip: the compressed-frame allowance overflowed (a panic in
+/// debug builds) for a limit near usize::MAX, as `--max-message-size` can set.
+#[test]
+fn compressed_message_under_the_largest_limit() {
+    let mut sender = Sender::new(true);
+    sender.enable_deflate(15, false, false);
+    let mut io = MemoryIo::new(Vec::new());
+    sender
+        .send_message(&mut io, b"Hello", true, false)
+        .expect("send");
+    let mut receiver = Receiver::new(true, usize::MAX);
+    receiver.enable_inflate(15, false);
+    let event = receiver
+        .receive(&mut MemoryIo::new(io.output))
+        .expect("receive");
+    assert_eq!(event, Event::Text("Hello".into()));
+}
+
 /// One message to send: (fragments, binary).
 fn message_strategy() -> impl Strategy<Value = (Vec<Vec<u8>>, bool)> {
     let fragment = proptest::collection::vec(prop_oneof![Just(b'a'), any::<u8>()], 0..300);
