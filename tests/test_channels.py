@@ -14,7 +14,6 @@ import struct
 import time
 
 import pytest
-
 from conftest import (
     OP_BINARY,
     OP_CLOSE,
