@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import socket
+import ssl
 import struct
+import subprocess
 import time
 
 import pytest
@@ -23,6 +26,7 @@ from conftest import (
     run_server_expecting_exit,
     ws_connect,
 )
+from websockets.sync.client import connect
 
 CHANNEL_HANDLERS = TESTS_DIR / "fixtures" / "channels"
 
@@ -200,3 +204,33 @@ def test_a_bad_channels_url_stops_the_server_at_start(tmp_path):
     result = run_server_expecting_exit(CHANNEL_HANDLERS, "--channels-url", "http://nowhere")
     assert result.returncode != 0
     assert b"bad --channels-url" in result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the certificate")
+def test_members_over_tls_get_whole_messages(server_factory, tmp_path):
+    """TLS members: each message encrypted per member, in order with the handler's replies."""
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+        + ["-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-subj", "/CN=localhost"]
+        + ["-days", "2", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        cwd=str(tmp_path),
+        check=True,
+        capture_output=True,
+    )
+    server = server_factory(
+        CHANNEL_HANDLERS, "-t", "-k", str(tmp_path / "key.pem"), "-c", str(tmp_path / "cert.pem")
+    )
+    context = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+    url = "wss://127.0.0.1:%d" % server.port
+    with (
+        connect(url + "/room?name=tls", ssl=context, max_size=None) as a,
+        connect(url + "/room_async?name=tls", ssl=context, max_size=None) as b,
+    ):
+        wait_members(a, 2)
+        sizes = [0, 1, 125, 126, 65535, 65536, 300000]
+        for size in sizes:
+            b.send(b"t" * size)
+            a.send("!pid")
+        for member in (a, b):
+            got = [member.recv(timeout=10) for _ in range(len(sizes) * 2 - (member is b) * 7)]
+            assert [len(m) for m in got if isinstance(m, bytes)] == sizes
