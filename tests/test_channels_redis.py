@@ -148,3 +148,17 @@ def test_a_plain_python_process_publishes_to_the_room(two_servers, redis_server)
             assert client.recv(timeout=10) == "from cron"
             assert client.recv(timeout=10) == bytes(range(256))
             assert client.recv(timeout=10) == b"raw"
+
+
+def test_channels_url_from_a_config_file(server_factory, redis_server, tmp_path):  # noqa: F811
+    config = tmp_path / "server.conf"
+    config.write_text(f"[pywebsocket]\nchannels_url = {redis_server.url}\n")
+    by_config = server_factory(CHANNEL_HANDLERS, "--config", str(config))
+    by_flag = server_factory(CHANNEL_HANDLERS, "--channels-url", redis_server.url)
+    with ws_connect(by_config, "/room?name=conf") as a, ws_connect(by_flag, "/room?name=conf") as b:
+        for client in (a, b):
+            wait_subscribed(client)
+        a.send("via config")
+        assert b.recv(timeout=10) == "via config"
+        assert a.recv(timeout=10) == "via config"
+        assert json.loads(ask(a, "!stats"))["url"] == redis_server.url
