@@ -213,6 +213,19 @@ def fixtures_server(tmp_path_factory):
     assert server.proc.poll() is not None
 
 
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """``key.pem`` and ``cert.pem`` (EC P-256, for localhost and 127.0.0.1) in ``directory``."""
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+        + ["-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-subj", "/CN=localhost"]
+        + ["-days", "2", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        cwd=str(directory),
+        check=True,
+        capture_output=True,
+    )
+    return directory / "key.pem", directory / "cert.pem"
+
+
 # ------------------------------------------------------------------------- raw HTTP side
 
 

@@ -13,7 +13,6 @@ import shutil
 import socket
 import ssl
 import struct
-import subprocess
 import time
 
 import pytest
@@ -24,6 +23,7 @@ from conftest import (
     TESTS_DIR,
     RawConn,
     run_server_expecting_exit,
+    self_signed_certificate,
     ws_connect,
 )
 from websockets.sync.client import connect
@@ -209,14 +209,7 @@ def test_a_bad_channels_url_stops_the_server_at_start(tmp_path):
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the certificate")
 def test_members_over_tls_get_whole_messages(server_factory, tmp_path):
     """TLS members: each message encrypted per member, in order with the handler's replies."""
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
-        + ["-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-subj", "/CN=localhost"]
-        + ["-days", "2", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        cwd=str(tmp_path),
-        check=True,
-        capture_output=True,
-    )
+    self_signed_certificate(tmp_path)
     server = server_factory(
         CHANNEL_HANDLERS, "-t", "-k", str(tmp_path / "key.pem"), "-c", str(tmp_path / "cert.pem")
     )

@@ -12,6 +12,7 @@ import time
 
 import pytest
 import pywebsocket3
+from conftest import self_signed_certificate
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
@@ -303,14 +304,7 @@ def web_socket_transfer_data(request):
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the certificate")
 def test_tls_with_paths_relative_to_document_root(launch, docroot):
     (docroot / "https_wsh.py").write_text(HTTPS)
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
-        + ["-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-subj", "/CN=localhost"]
-        + ["-days", "2", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        cwd=str(docroot),
-        check=True,
-        capture_output=True,
-    )
+    self_signed_certificate(docroot)
     proc, port, _ = launch(COMMANDS["module"], "-t", "-k", "key.pem", "-c", "cert.pem")
     context = ssl.create_default_context(cafile=str(docroot / "cert.pem"))
     with connect("wss://127.0.0.1:%d/https" % port, ssl=context) as ws:
