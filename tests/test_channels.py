@@ -227,3 +227,10 @@ def test_members_over_tls_get_whole_messages(server_factory, tmp_path):
         for member in (a, b):
             got = [member.recv(timeout=10) for _ in range(len(sizes) * 2 - (member is b) * 7)]
             assert [len(m) for m in got if isinstance(m, bytes)] == sizes
+
+
+def test_workers_without_redis_warn_that_channels_are_per_process(server_factory):
+    server = server_factory(CHANNEL_HANDLERS, "--workers", "2")
+    with ws_connect(server, "/room?name=w2") as a:
+        wait_members(a, 1)
+    server.wait_for_log("channels are in-process and --workers runs several processes")

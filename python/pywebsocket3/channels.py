@@ -30,6 +30,7 @@ lost (and logged as such); delivery resumes once it is back.
 """
 
 import atexit
+import logging
 
 from pywebsocket3 import _native
 
@@ -81,6 +82,22 @@ def check_url(url):
 def subscribe(request, channel):
     """Adds the handler's connection (``request`` or ``request.connection``) to ``channel``."""
     _native.channels_subscribe(_connection(request), str(channel))
+    global _split_warning
+    if _split_warning:
+        _split_warning = False
+        logging.getLogger(__name__).warning(
+            "channels are in-process and --workers runs several processes: members of one "
+            "worker do not get what another publishes (use --channels-url redis://...)"
+        )
+
+
+_split_warning = False
+
+
+def _warn_split_by_workers():
+    """The server runs --workers without Redis: the first subscribe says what that means."""
+    global _split_warning
+    _split_warning = True
 
 
 def unsubscribe(request, channel=None):

@@ -261,6 +261,8 @@ class WebSocketServer:
         limit = getattr(options, "channels_queue_limit", None)
         if url or limit:
             channels.configure(url, limit)
+        if not url and (getattr(options, "workers", 1) or 1) > 1:
+            channels._warn_split_by_workers()
 
     def _start_hub(self):
         """--greenlets: a hub in this process (after any --workers fork), once."""
