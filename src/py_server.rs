@@ -11,7 +11,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use crate::http_head::HttpRequest;
-use crate::server::{self, BindAddress, Registry, ServerConfig, Settings};
+use crate::server::{
+    self, BindAddress, ProxyProtocol, Registry, ServerConfig, Settings, TrustedProxies,
+};
 use crate::tls::TlsSettings;
 
 mod aio;
@@ -131,6 +133,18 @@ fn server_config(py: Python<'_>, config: &Bound<'_, PyDict>) -> PyResult<ServerC
     };
     let mut settings = Settings::default();
     apply_settings(config, &mut settings)?;
+    let trusted: Vec<String> = item(config, "trusted_proxy")?.unwrap_or_default();
+    let trusted_proxies = TrustedProxies::parse(&trusted).map_err(PyValueError::new_err)?;
+    let proxy_protocol = item::<String>(config, "proxy_protocol")?
+        .map(|mode| ProxyProtocol::parse(&mode))
+        .transpose()
+        .map_err(PyValueError::new_err)?;
+    if proxy_protocol.is_some() && trusted_proxies.is_empty() {
+        return Err(PyValueError::new_err(
+            "--proxy-protocol needs --trusted-proxy (the addresses or networks of the load \
+             balancers that send the PROXY header)",
+        ));
+    }
     Ok(ServerConfig {
         addresses: addresses
             .into_iter()
@@ -144,6 +158,8 @@ fn server_config(py: Python<'_>, config: &Bound<'_, PyDict>) -> PyResult<ServerC
         tls,
         server_name: item(config, "server_name")?.unwrap_or_default(),
         python_version,
+        trusted_proxies,
+        proxy_protocol,
         settings,
     })
 }

@@ -2,9 +2,12 @@
 //! registry, keepalive pings and shutdown. No pyo3 here: `py_server` supplies the handoff.
 
 mod bind;
+mod forwarded;
 mod keepalive;
+mod proxy_protocol;
 mod registry;
 mod route;
+mod trusted;
 mod uri;
 
 use std::collections::HashSet;
@@ -20,7 +23,9 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 pub use bind::{BindAddress, LogLine};
+pub use proxy_protocol::ProxyProtocol;
 pub use registry::Registry;
+pub use trusted::TrustedProxies;
 pub use uri::handler_key;
 
 use crate::conn::ConnIo;
@@ -72,6 +77,10 @@ pub struct ServerConfig {
     /// The `-H` value, reported as `connection.local_addr[0]`.
     pub server_name: String,
     pub python_version: String,
+    /// `--trusted-proxy`: peers whose forwarding headers and PROXY headers are believed.
+    pub trusted_proxies: TrustedProxies,
+    /// `--proxy-protocol`: trusted peers must start with this header.
+    pub proxy_protocol: Option<ProxyProtocol>,
     pub settings: Settings,
 }
 
@@ -83,6 +92,8 @@ pub struct Shared {
     server_version: String,
     port: u16,
     tls: Option<TlsAcceptor>,
+    trusted_proxies: TrustedProxies,
+    proxy_protocol: Option<ProxyProtocol>,
     settings: RwLock<Arc<Settings>>,
     resources: RwLock<HashSet<String>>,
     registry: Arc<Registry>,
@@ -137,6 +148,8 @@ impl Server {
             server_version: crate::handshake::server_version(&config.python_version),
             port: bound.port,
             tls,
+            trusted_proxies: config.trusted_proxies,
+            proxy_protocol: config.proxy_protocol,
             settings: RwLock::new(Arc::new(config.settings)),
             resources: RwLock::new(HashSet::new()),
             registry: Arc::new(Registry::default()),

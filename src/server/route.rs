@@ -10,6 +10,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::timeout;
 
+use super::forwarded::client_address;
+use super::proxy_protocol::{read_header, starts_with_header};
 use super::registry::Slot;
 use super::uri::{handler_key, parse_ws_uri, Target};
 use super::{Settings, Shared};
@@ -48,18 +50,21 @@ pub async fn accept_loop(
 /// What came out of the HTTP part of a connection.
 enum Outcome {
     Done,
-    WebSocket(HttpRequest, Slot),
+    /// The request, its connection slot and the client's address.
+    WebSocket(HttpRequest, Slot, SocketAddr),
 }
 
-async fn handle_connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
+async fn handle_connection(shared: Arc<Shared>, mut tcp: TcpStream, tcp_peer: SocketAddr) {
     let _ = tcp.set_nodelay(true);
     let settings = shared.settings();
+    let Some(peer) = proxy_header_peer(&shared, &settings, &mut tcp, tcp_peer).await else {
+        return;
+    };
     let Some(acceptor) = shared.tls.clone() else {
-        let mut tcp = tcp;
-        if let Outcome::WebSocket(request, slot) =
+        if let Outcome::WebSocket(request, slot, client) =
             serve(&mut tcp, &shared, &settings, peer, false).await
         {
-            hand_off(&shared, tcp, None, request, slot, peer, None);
+            hand_off(&shared, tcp, None, request, slot, client, None);
         }
         return;
     };
@@ -77,7 +82,7 @@ async fn handle_connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr
     let session = stream.get_ref().1;
     log::info!(target: SERVER_LOGGER, "{peer}: {}", crate::tls::describe_session(session));
     let certificate = crate::tls::peer_certificate(session);
-    if let Outcome::WebSocket(request, slot) =
+    if let Outcome::WebSocket(request, slot, client) =
         serve(&mut stream, &shared, &settings, peer, true).await
     {
         let (tcp, session) = stream.into_inner();
@@ -87,9 +92,50 @@ async fn handle_connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr
             Some(session),
             request,
             slot,
-            peer,
+            client,
             certificate,
         );
+    }
+}
+
+/// `--proxy-protocol`: the address a trusted peer's PROXY header names (its own for LOCAL or
+/// UNKNOWN); an untrusted peer's own address. None: the connection is to be dropped.
+async fn proxy_header_peer(
+    shared: &Shared,
+    settings: &Settings,
+    tcp: &mut TcpStream,
+    peer: SocketAddr,
+) -> Option<SocketAddr> {
+    let Some(expected) = shared.proxy_protocol else {
+        return Some(peer);
+    };
+    let limit = settings.handshake_timeout;
+    if !shared.trusted_proxies.contains(peer.ip()) {
+        return match timeout(limit, starts_with_header(tcp)).await {
+            Ok(Ok(false)) => Some(peer),
+            Ok(Ok(true)) => {
+                log::warn!(target: SERVER_LOGGER,
+                    "PROXY protocol header from {peer}, which is not a --trusted-proxy: closing");
+                None
+            }
+            Ok(Err(_)) => None,
+            Err(_) => {
+                log::info!(target: REQUEST_LOGGER, "{}: request head timed out", peer.ip());
+                None
+            }
+        };
+    }
+    match timeout(limit, read_header(tcp, expected)).await {
+        Ok(Ok(source)) => Some(source.unwrap_or(peer)),
+        Ok(Err(reason)) => {
+            log::warn!(target: SERVER_LOGGER, "{peer}: {reason}: closing");
+            None
+        }
+        Err(_) => {
+            log::warn!(target: SERVER_LOGGER,
+                "{peer}: no complete PROXY protocol header within {limit:?}: closing");
+            None
+        }
     }
 }
 
@@ -124,16 +170,17 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 true,
             );
             log_error(peer, status, message.as_deref());
-            log_access(&request_line, status);
+            log_access(shared, peer, &request_line, status);
             let _ = write_and_close(stream, &page).await;
             return Outcome::Done;
         }
         Ok(Err(_)) => return Outcome::Done,
         Ok(Ok(request)) => request,
     };
+    let peer = client_address(&request, peer, &shared.trusted_proxies);
     if let Some(expected) = &settings.basic_auth {
         if request.header("Authorization") != Some(expected.as_str()) {
-            log_access(&request.request_line(), 401);
+            log_access(shared, peer, &request.request_line(), 401);
             log::info!(target: REQUEST_LOGGER, "Request basic authentication");
             let challenge = basic_auth_challenge(&shared.server_version);
             let _ = write_and_close(stream, &challenge).await;
@@ -155,14 +202,14 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 return Outcome::Done;
             };
             request.target = resource;
-            return Outcome::WebSocket(request, slot);
+            return Outcome::WebSocket(request, slot, peer);
         }
         log::info!(target: REQUEST_LOGGER, "No handler for resource: {resource:?}");
     }
     log::info!(target: REQUEST_LOGGER, "Fallback to CGIHTTPRequestHandler");
     let status = serve_files(stream, shared, &request, peer, https).await;
     if let Ok(status) = status {
-        log_access(&request.request_line(), status);
+        log_access(shared, peer, &request.request_line(), status);
     }
     let _ = stream.shutdown().await;
     Outcome::Done
@@ -234,7 +281,7 @@ async fn send_error<S: AsyncWrite + Unpin>(
     let with_body = request.method != "HEAD";
     let page = send_error_bytes(status, message, None, &shared.server_version, with_body);
     log_error(peer, status, message);
-    log_access(&request.request_line(), status);
+    log_access(shared, peer, &request.request_line(), status);
     let _ = write_and_close(stream, &page).await;
 }
 
@@ -253,9 +300,14 @@ fn log_error(peer: SocketAddr, status: u16, message: Option<&str>) {
     log::warn!(target: REQUEST_LOGGER, "{} - code {status}, message {message}", peer.ip());
 }
 
-/// http.server's `log_request`: `"GET /x HTTP/1.1" 404 -` at INFO.
-fn log_access(request_line: &str, status: u16) {
-    log::info!(target: REQUEST_LOGGER, "\"{request_line}\" {status} -");
+/// http.server's `log_request`: `"GET /x HTTP/1.1" 404 -` at INFO; behind a trusted proxy
+/// the client's address comes first (`203.0.113.7 - "GET /x HTTP/1.1" 404 -`).
+fn log_access(shared: &Shared, client: SocketAddr, request_line: &str, status: u16) {
+    if shared.trusted_proxies.is_empty() {
+        log::info!(target: REQUEST_LOGGER, "\"{request_line}\" {status} -");
+    } else {
+        log::info!(target: REQUEST_LOGGER, "{} - \"{request_line}\" {status} -", client.ip());
+    }
 }
 
 /// Turns the socket into a blocking one and hands it to the handler-thread starter.
