@@ -198,6 +198,24 @@ def _build_option_parser():
         help="write every reply at once, even to a client that pipelined more messages",
     )
     add(
+        *_flags("trusted-proxy"),
+        dest="trusted_proxy",
+        action="append",
+        default=None,
+        metavar="CIDR",
+        help="a proxy or load balancer (address or network, IPv4 or IPv6; repeatable, or "
+        "comma-separated) whose X-Forwarded-For/Forwarded headers and PROXY protocol header "
+        "name the client",
+    )
+    add(
+        *_flags("proxy-protocol"),
+        dest="proxy_protocol",
+        choices=("v1", "v2", "auto"),
+        default=None,
+        help="connections from a --trusted-proxy start with this PROXY protocol header "
+        "(auto: v1 or v2); others must not send one",
+    )
+    add(
         "--greenlets",
         dest="greenlets",
         action="store_true",

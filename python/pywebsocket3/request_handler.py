@@ -109,7 +109,7 @@ class WebSocketRequestHandler:
                 handshake.do_handshake(request, dispatcher)
             except handshake.VersionException as e:
                 self._logger.info("Handshake failed for version error: %s", e)
-                self._log_request(requestline, common.HTTP_STATUS_BAD_REQUEST)
+                self._log_request(connection, requestline, common.HTTP_STATUS_BAD_REQUEST)
                 connection.write(_version_error_response(e.supported_versions))
                 return
             except handshake.HandshakeException as e:
@@ -118,7 +118,7 @@ class WebSocketRequestHandler:
                     connection, requestline, e.status or common.HTTP_STATUS_BAD_REQUEST
                 )
                 return
-            self._log_request(requestline, 101)
+            self._log_request(connection, requestline, 101)
             request._dispatcher = dispatcher
             dispatcher.transfer_data(request)
         except handshake.AbortedByUserException as e:
@@ -127,11 +127,15 @@ class WebSocketRequestHandler:
     def _send_error(self, connection, requestline, status):
         """http.server's send_error: a warning line, an access line, the HTML page."""
         self._logger.warning("%s - code %d, message %s", _host(connection), status, _phrase(status))
-        self._log_request(requestline, status)
+        self._log_request(connection, requestline, status)
         connection.write(_native.http_error_response(status))
 
-    def _log_request(self, requestline, code, size="-"):
-        self._logger.info('"%s" %s %s', requestline, code, size)
+    def _log_request(self, connection, requestline, code, size="-"):
+        """http.server's access line; behind a --trusted-proxy, the client's address first."""
+        if getattr(self._server.websocket_server_options, "trusted_proxy", None):
+            self._logger.info('%s - "%s" %s %s', _host(connection), requestline, code, size)
+        else:
+            self._logger.info('"%s" %s %s', requestline, code, size)
 
 
 def _phrase(status):

@@ -18,7 +18,8 @@ Configuration file (``--config FILE``): a ConfigParser file with a
 
 Options beyond pywebsocket's: ``--handshake-timeout``, ``--max-message-size``,
 ``--max-connections``, ``--ping-interval``, ``--ping-timeout``,
-``--shutdown-timeout``, ``--no-write-coalescing`` and ``--workers``. SIGTERM and
+``--shutdown-timeout``, ``--no-write-coalescing``, ``--workers``,
+``--trusted-proxy`` and ``--proxy-protocol`` (see the README's Deploying section). SIGTERM and
 SIGINT stop the server cleanly: every open WebSocket gets Close 1001, handlers get
 ``--shutdown-timeout`` seconds to return, and the process exits with status 0.
 

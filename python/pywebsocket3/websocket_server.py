@@ -89,6 +89,14 @@ def _tls_config(options):
     }
 
 
+def _trusted_proxies(options):
+    """``trusted_proxy`` as a list of strings (one string is accepted as a list of one)."""
+    value = getattr(options, "trusted_proxy", None) or []
+    if isinstance(value, str):
+        return [value]
+    return [str(entry) for entry in value]
+
+
 def _dynamic_config(options):
     """The options that may change while serving (applied with Server.update)."""
     return {
@@ -114,7 +122,9 @@ def _native_config(options):
     ``backlog`` int; ``document_root`` absolute str; ``cgi_paths`` list of URL
     prefixes; ``tls`` None or ``{private_key, certificate, client_auth: bool,
     client_cert_optional: bool, client_ca}`` (absolute paths, '' when unset);
-    ``server_name`` the -H value; ``python_version`` str (Server header); and the keys of
+    ``server_name`` the -H value; ``python_version`` str (Server header); ``trusted_proxy``
+    list of addresses or CIDR networks (an entry may hold several, comma-separated);
+    ``proxy_protocol`` None, 'v1', 'v2' or 'auto' (needs ``trusted_proxy``); and the keys of
     ``_dynamic_config``, which ``Server.update`` receives again when they change:
     ``basic_auth`` None or the exact Authorization value; ``validation_host`` None or
     str; ``validation_port`` None or int; ``handshake_timeout`` float seconds;
@@ -134,6 +144,8 @@ def _native_config(options):
         # connection.local_addr is (server_name, port), as pywebsocket reported it.
         "server_name": getattr(options, "server_host", "") or "",
         "python_version": platform.python_version(),
+        "trusted_proxy": _trusted_proxies(options),
+        "proxy_protocol": getattr(options, "proxy_protocol", None) or None,
     }
     config.update(_dynamic_config(options))
     return config
