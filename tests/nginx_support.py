@@ -213,12 +213,14 @@ class NginxPool:
         for nginx in self.started:
             nginx.stop()
 
-    def _start(self, make_body, modules: list[str]) -> Nginx:
+    def start(self, make_body, modules: list[str] | tuple[str, ...] = ()) -> Nginx:
+        """nginx with the config ``make_body(port)`` (an ``http {}`` or ``stream {}`` block)
+        listening on a free loopback port; ``modules`` are load_module paths."""
         last_error: Exception | None = None
         for _attempt in range(5):
             port = _free_port()
             directory = self.directory / f"nginx-{len(self.started)}-{port}"
-            nginx = Nginx(directory, port, make_body(port), modules)
+            nginx = Nginx(directory, port, make_body(port), list(modules))
             try:
                 nginx.start()
             except RuntimeError as error:
@@ -239,7 +241,7 @@ class NginxPool:
     ) -> int:
         """nginx's port, proxying HTTP and WebSockets to ``upstream_ports`` (round robin).
         ``source_address``: the loopback address nginx connects from (proxy_bind)."""
-        return self._start(
+        return self.start(
             lambda port: websocket_config(
                 port, upstream_ports, read_timeout=read_timeout, source_address=source_address
             ),
@@ -250,7 +252,7 @@ class NginxPool:
         self, upstream_port: int, *, proxy_protocol: bool = True, source_address: str | None = None
     ) -> int:
         """nginx's port, passing TCP to ``upstream_port`` after a PROXY v1 header."""
-        return self._start(
+        return self.start(
             lambda port: stream_config(
                 port, upstream_port, proxy_protocol=proxy_protocol, source_address=source_address
             ),

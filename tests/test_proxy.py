@@ -6,8 +6,12 @@ proxy), clients from 127.0.0.3 or 127.0.0.1 (untrusted)."""
 from __future__ import annotations
 
 import http.client
+import re
+import shutil
 import socket
+import ssl
 import struct
+import subprocess
 import time
 from pathlib import Path
 
@@ -294,3 +298,63 @@ def test_config_file_and_repeated_flags(tmp_path):
     native = _native_config(options)
     assert native["trusted_proxy"] == ["10.0.0.0/8, ::1", "192.0.2.1"]
     assert native["proxy_protocol"] == "auto"
+
+
+def test_proxy_header_comes_before_tls(server_factory, tmp_path):
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        + ["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", "key.pem"]
+        + ["-out", "cert.pem"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    server = proxied_server(
+        server_factory,
+        "v2",
+        "-t",
+        "-k",
+        str(tmp_path / "key.pem"),
+        "-c",
+        str(tmp_path / "cert.pem"),
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    sock = socket.create_connection(
+        ("127.0.0.1", server.port), timeout=10, source_address=(PROXY, 0)
+    )
+    sock.sendall(v2_inet("203.0.113.8", 8443))
+    url = f"wss://127.0.0.1:{server.port}/remote_addr"
+    with connect(url, sock=sock, ssl=context, server_hostname="localhost", compression=None) as ws:
+        assert ws.recv(timeout=10) == repr(("203.0.113.8", 8443))
+
+
+def readme_nginx_config() -> str:
+    """The nginx configuration of the README's Deploying section (the http {} part)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```nginx\n(.*?)```", readme, re.S)
+    return next(block for block in blocks if "upstream pywebsocket" in block)
+
+
+def test_readme_nginx_config_with_ping_interval(server_factory, nginx):
+    """The README's configuration, ports changed, in front of a server that pings every
+    second: the client address arrives, and a WebSocket idle for longer stays open."""
+    server = server_factory(
+        DOCROOT, "--trusted-proxy", "127.0.0.1", "--ping-interval", "1", "--ping-timeout", "1"
+    )
+    config = readme_nginx_config()
+    assert "listen 80;" in config and "server 127.0.0.1:9998;" in config
+    config = config.replace("server 127.0.0.1:9998;", f"server 127.0.0.1:{server.port};")
+    port = nginx.start(
+        lambda port: "http {\n" + config.replace("listen 80;", f"listen 127.0.0.1:{port};") + "}\n"
+    ).port
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(CLIENT, 0))
+    with connect(f"ws://127.0.0.1:{port}/remote_addr", sock=sock, compression=None) as ws:
+        assert ws.recv(timeout=10) == repr((CLIENT, 0))
+        # Longer than --ping-interval + --ping-timeout: pongs went through nginx.
+        time.sleep(2.5)
+        ws.send("after a quiet while")
+        assert ws.recv(timeout=10) == "after a quiet while"
