@@ -239,6 +239,17 @@ def test_untrusted_peer_sending_a_header_is_closed(server_factory):
         assert remote_addr_over(conn) == repr(conn.sock.getsockname())
 
 
+def test_untrusted_peer_starting_like_a_header_is_served(server_factory):
+    """'P' may begin 'PROXY ' or 'POST': the server waits for more bytes, consuming none."""
+    server = proxied_server(server_factory, "auto")
+    with raw_from(UNTRUSTED, server.port) as conn:
+        conn.send(b"P")
+        time.sleep(0.1)
+        conn.send(b"OST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        response = conn.read_response()
+        assert response.status == 501, response
+
+
 def test_trusted_peer_without_a_header_is_closed(server_factory):
     server = proxied_server(server_factory, "auto")
     with raw_from(PROXY, server.port) as conn:
