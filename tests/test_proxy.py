@@ -11,12 +11,17 @@ import shutil
 import socket
 import ssl
 import struct
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from conftest import OP_CLOSE, OP_TEXT, RawConn, run_server_expecting_exit
+from conftest import (
+    OP_CLOSE,
+    OP_TEXT,
+    RawConn,
+    run_server_expecting_exit,
+    self_signed_certificate,
+)
 from nginx_support import NginxPool
 from websockets.sync.client import connect
 
@@ -314,22 +319,15 @@ def test_config_file_and_repeated_flags(tmp_path):
 def test_proxy_header_comes_before_tls(server_factory, tmp_path):
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make a test certificate")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
-        + ["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", "key.pem"]
-        + ["-out", "cert.pem"],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-    )
+    key, cert = self_signed_certificate(tmp_path)
     server = proxied_server(
         server_factory,
         "v2",
         "-t",
         "-k",
-        str(tmp_path / "key.pem"),
+        str(key),
         "-c",
-        str(tmp_path / "cert.pem"),
+        str(cert),
     )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
