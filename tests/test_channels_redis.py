@@ -12,8 +12,10 @@ import sys
 import time
 
 import pytest
-from conftest import TESTS_DIR, ws_connect
+from conftest import EXAMPLES_DIR, TESTS_DIR, ws_connect
+from nginx_support import NginxPool
 from redis_support import redis_server  # noqa: F401 (fixture)
+from websockets.sync.client import connect
 
 CHANNEL_HANDLERS = TESTS_DIR / "fixtures" / "channels"
 
@@ -162,3 +164,62 @@ def test_channels_url_from_a_config_file(server_factory, redis_server, tmp_path)
         assert b.recv(timeout=10) == "via config"
         assert a.recv(timeout=10) == "via config"
         assert json.loads(ask(a, "!stats"))["url"] == redis_server.url
+
+
+def test_the_example_chat_across_two_servers_with_two_workers_behind_nginx(
+    server_factory,
+    redis_server,  # noqa: F811
+    tmp_path,
+):
+    """examples/chat_wsh.py as deployed in README "Deploying": nginx in front of 2 servers x 2
+    workers sharing one Redis; every member gets every message exactly once."""
+    servers = [
+        server_factory(
+            EXAMPLES_DIR,
+            "--workers",
+            "2",
+            "--channels-url",
+            redis_server.url,
+            "--trusted-proxy",
+            "127.0.0.1",
+        )
+        for _ in range(2)
+    ]
+    deadline = time.monotonic() + 15
+    while redis_server.command("CLIENT", "LIST").count(b" psub=1 ") != 4:
+        assert time.monotonic() < deadline, "not every worker holds its Redis subscription"
+        time.sleep(0.05)
+    with NginxPool(tmp_path) as pool, contextlib.ExitStack() as stack:
+        port = pool.websocket_proxy([server.port for server in servers])
+        members = [
+            stack.enter_context(connect(f"ws://127.0.0.1:{port}/chat", max_size=None))
+            for _ in range(8)
+        ]
+        # Members join in their handlers: probe until every one of them hears the room.
+        for probe in range(100):
+            members[0].send(f"probe {probe}")
+            heard = []
+            for member in members:
+                with contextlib.suppress(TimeoutError):
+                    while member.recv(timeout=0.5) != f"probe {probe}":
+                        pass
+                    heard.append(member)
+            if len(heard) == len(members):
+                break
+        else:
+            raise AssertionError("members never all joined the room")
+        for member in members:
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    member.recv(timeout=0.3)
+        expected = [f"{i}:{n}" for i in range(len(members)) for n in range(10)]
+        for index, member in enumerate(members):
+            for n in range(10):
+                member.send(f"{index}:{n}")
+        for member in members:
+            got = [member.recv(timeout=10) for _ in expected]
+            assert sorted(got) == sorted(expected)
+        with pytest.raises(TimeoutError):
+            members[0].recv(timeout=0.5)
+    for server in servers:
+        assert "Traceback" not in server.log()
