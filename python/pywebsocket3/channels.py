@@ -59,8 +59,8 @@ def _connection(request):
 
 
 def configure(url=None, queue_limit=None):
-    """Selects the backend of this process: ``url`` ``redis://HOST:PORT/DB`` (also
-    ``rediss://``, ``unix://``) or None for in-process; ``queue_limit``: bytes queued for one
+    """Selects the backend of this process: ``url`` ``redis://[:PASSWORD@]HOST:PORT/DB`` (or
+    ``unix:///path/to/redis.sock``) or None for in-process; ``queue_limit``: bytes queued for one
     member at most. The server calls this with ``--channels-url`` in each worker; a plain
     process calls it before publishing. A bad URL raises ValueError."""
     _native.channels_configure(url or None, queue_limit)
