@@ -154,3 +154,6 @@ impl ConnIo {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
