@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 use super::*;
 use crate::conn::tests::pair;
-use std::io::{Read, Write};
+use std::io::Read;
 
 const HEAD: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
 
