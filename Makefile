@@ -71,3 +71,15 @@ bench: ## Benchmark (bench/; not part of the test run)
 .PHONY: bench-smoke
 bench-smoke: ## A few seconds of the benchmark, to prove it still runs (called by .ci/run)
 	$(PYTHON) bench/run.py --smoke
+
+# Fuzzing (fuzz/README.md): libFuzzer targets built on the stable toolchain, atheris for the
+# Python-side parsers; new inputs land in fuzz/artifacts/ (not committed), crashes too.
+FUZZ_SECONDS ?= 60
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZ_SECONDS (60) each from its seed corpus in fuzz/corpus/
+	FUZZ_SECONDS=$(FUZZ_SECONDS) PYTHON=$(PYTHON) bash fuzz/run.sh
+
+.PHONY: fuzz-smoke
+fuzz-smoke: ## Build every fuzz target and run each for 5 s, so they cannot rot (called by .ci/run)
+	FUZZ_SECONDS=5 PYTHON=$(PYTHON) bash fuzz/run.sh
