@@ -20,8 +20,8 @@ use tokio::sync::{mpsc, watch};
 use super::{hub, server_frame};
 
 const LOGGER: &str = "pywebsocket3.channels";
-/// Publishes waiting for Redis at most; past it they are dropped (and counted lost).
-const MAX_WAITING: usize = 64 * 1024;
+/// Bytes of publishes waiting for Redis at most; past it they are dropped (and counted lost).
+const MAX_WAITING: usize = 64 * 1024 * 1024;
 /// Publishes sent in one pipeline at most.
 const MAX_BATCH: usize = 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -35,8 +35,10 @@ type Outgoing = (String, Vec<u8>);
 pub struct Redis {
     pub url: String,
     prefix: String,
-    outgoing: mpsc::Sender<Outgoing>,
+    outgoing: mpsc::UnboundedSender<Outgoing>,
     in_flight: Arc<AtomicUsize>,
+    /// Bytes queued for the publisher task (bounded by `MAX_WAITING`).
+    waiting: Arc<AtomicUsize>,
     pub lost: Arc<AtomicU64>,
     /// Whether the subscription is up (the tests and `stats()` read it).
     pub subscribed: Arc<std::sync::atomic::AtomicBool>,
@@ -50,13 +52,14 @@ impl Redis {
     pub fn start(url: &str) -> Result<Arc<Redis>, String> {
         let client = Client::open(url).map_err(|e| format!("bad Redis URL {url:?}: {e}"))?;
         let db = client.get_connection_info().redis_settings().db();
-        let (outgoing, receiver) = mpsc::channel(MAX_WAITING);
+        let (outgoing, receiver) = mpsc::unbounded_channel();
         let (stop, stopped) = watch::channel(false);
         let redis = Arc::new(Redis {
             url: url.to_owned(),
             prefix: format!("pywebsocket3:{db}:"),
             outgoing,
             in_flight: Arc::new(AtomicUsize::new(0)),
+            waiting: Arc::new(AtomicUsize::new(0)),
             lost: Arc::new(AtomicU64::new(0)),
             subscribed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             stop,
@@ -72,6 +75,7 @@ impl Redis {
             url: url.to_owned(),
             prefix: redis.prefix.clone(),
             in_flight: Arc::clone(&redis.in_flight),
+            waiting: Arc::clone(&redis.waiting),
             lost: Arc::clone(&redis.lost),
         };
         let subscriber = Subscriber {
@@ -103,21 +107,22 @@ impl Redis {
         let mut message = Vec::with_capacity(payload.len() + 1);
         message.push(if binary { b'b' } else { b't' });
         message.extend_from_slice(payload);
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        if self
-            .outgoing
-            .try_send((channel.to_owned(), message))
-            .is_ok()
-        {
-            return true;
+        let size = message.len() + channel.len();
+        if self.waiting.fetch_add(size, Ordering::SeqCst) + size <= MAX_WAITING {
+            self.in_flight.fetch_add(1, Ordering::SeqCst);
+            if self.outgoing.send((channel.to_owned(), message)).is_ok() {
+                return true;
+            }
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
         }
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.waiting.fetch_sub(size, Ordering::SeqCst);
         self.lost.fetch_add(1, Ordering::Relaxed);
         let mut last = self.last_drop_log.lock().unwrap_or_else(|p| p.into_inner());
         if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
             *last = Some(Instant::now());
             log::warn!(target: LOGGER,
-                "{MAX_WAITING} publishes are waiting for Redis at {}: new ones are dropped", self.url);
+                "{} MiB of publishes are waiting for Redis at {}: new ones are dropped",
+                MAX_WAITING >> 20, self.url);
         }
         false
     }
@@ -137,11 +142,16 @@ struct Publisher {
     url: String,
     prefix: String,
     in_flight: Arc<AtomicUsize>,
+    waiting: Arc<AtomicUsize>,
     lost: Arc<AtomicU64>,
 }
 
 impl Publisher {
-    async fn run(self, mut receiver: mpsc::Receiver<Outgoing>, mut stopped: watch::Receiver<bool>) {
+    async fn run(
+        self,
+        mut receiver: mpsc::UnboundedReceiver<Outgoing>,
+        mut stopped: watch::Receiver<bool>,
+    ) {
         let mut connection: Option<MultiplexedConnection> = None;
         let mut down_since: Option<Instant> = None;
         let mut last_attempt: Option<Instant> = None;
@@ -181,6 +191,8 @@ impl Publisher {
                     self.lost.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 }
             }
+            let size: usize = batch.iter().map(|(c, m)| c.len() + m.len()).sum();
+            self.waiting.fetch_sub(size, Ordering::SeqCst);
             self.in_flight.fetch_sub(batch.len(), Ordering::SeqCst);
             batch.clear();
         }
