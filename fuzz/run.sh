@@ -6,7 +6,8 @@
 set -euo pipefail
 # PYTHON: the interpreter whose environment has pywebsocket3 (default: the repository's .venv).
 PYTHON=${PYTHON:-$(dirname "$0")/../.venv/bin/python}
-if [[ $PYTHON == */* ]]; then PYTHON=$(realpath "$PYTHON"); fi
+# Absolute, but not through realpath: a venv's python is a symlink to the base interpreter.
+if [[ $PYTHON == */* ]]; then PYTHON=$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON"); fi
 cd "$(dirname "$0")"
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
