@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 pub const USAGE: &str =
-    "usage: loadclient echo|handshake|idle --url ws://127.0.0.1:PORT/PATH [options]
+    "usage: loadclient echo|handshake|idle|subscribe --url ws://127.0.0.1:PORT/PATH [options]
   --conns N        connections (echo, idle) or concurrent handshakers (handshake) [10]
   --msgs N         messages per connection (echo); 0 means use --duration [0]
   --duration SEC   run time for echo without --msgs, and for handshake [5]
@@ -15,13 +15,19 @@ pub const USAGE: &str =
   --open-parallel N  idle: handshakes in progress at once while opening [256]
   --max-open-errors N  idle: stop opening after this many failures [50]
   --threads N      client runtime threads; 1 = current-thread runtime [1]
-  --timeout SEC    give up on a connection that stays silent this long [20]";
+  --timeout SEC    give up on a connection that stays silent this long [20]
+  subscribe: --conns subscribers on --url, one publisher on --pub-url (default --url);
+  --size >= 17; --duration and --warmup as for echo
+  --pub-url URL    the publisher's URL
+  --window N       keep at most N messages not yet delivered to every subscriber [32]
+  --rate R         instead publish R messages/s, whatever the deliveries [0 = window]";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Echo,
     Handshake,
     Idle,
+    Subscribe,
 }
 
 #[derive(Clone, Debug)]
@@ -40,6 +46,9 @@ pub struct Options {
     pub max_open_errors: usize,
     pub threads: usize,
     pub timeout: Duration,
+    pub pub_url: String,
+    pub window: usize,
+    pub rate: f64,
 }
 
 impl Options {
@@ -49,6 +58,7 @@ impl Options {
             Some("echo") => Mode::Echo,
             Some("handshake") => Mode::Handshake,
             Some("idle") => Mode::Idle,
+            Some("subscribe") => Mode::Subscribe,
             other => return Err(format!("unknown mode {other:?}")),
         };
         let mut opts = Options {
@@ -66,6 +76,9 @@ impl Options {
             max_open_errors: 50,
             threads: 1,
             timeout: Duration::from_secs(20),
+            pub_url: String::new(),
+            window: 32,
+            rate: 0.0,
         };
         while let Some(flag) = it.next() {
             if flag == "--binary" {
@@ -86,11 +99,22 @@ impl Options {
                 "--max-open-errors" => opts.max_open_errors = number(flag, value)?,
                 "--threads" => opts.threads = number(flag, value)?,
                 "--timeout" => opts.timeout = seconds(flag, value)?,
+                "--pub-url" => opts.pub_url = value.clone(),
+                "--window" => opts.window = number(flag, value)?,
+                "--rate" => opts.rate = number(flag, value)?,
                 _ => return Err(format!("unknown option {flag}")),
             }
         }
         if opts.url.is_empty() {
             return Err("--url is required".into());
+        }
+        if opts.pub_url.is_empty() {
+            opts.pub_url = opts.url.clone();
+        }
+        if opts.mode == Mode::Subscribe
+            && (opts.size < crate::subscribe::HEADER || opts.window == 0)
+        {
+            return Err("subscribe needs --size of at least 17 and a positive --window".into());
         }
         if opts.conns == 0 || opts.inflight == 0 || opts.open_parallel == 0 {
             return Err("--conns, --inflight and --open-parallel must be positive".into());

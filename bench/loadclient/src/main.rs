@@ -1,12 +1,16 @@
-//! Load client for the pywebsocket-rs benchmark: echo, handshake and idle modes, JSON on stdout.
+//! Load client for the pywebsocket-rs benchmark: echo, handshake, idle and subscribe modes,
+//! JSON on stdout.
 
 mod args;
 mod conn;
 mod echo;
 mod handshake;
+mod histogram;
 mod idle;
 mod payload;
+mod rawws;
 mod stats;
+mod subscribe;
 
 use std::process::ExitCode;
 
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
             args::Mode::Echo => echo::run(&opts).await,
             args::Mode::Handshake => handshake::run(&opts).await,
             args::Mode::Idle => idle::run(&opts).await,
+            args::Mode::Subscribe => subscribe::run(&opts).await,
         }
     });
     println!("{}", report.to_json());
