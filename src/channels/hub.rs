@@ -256,33 +256,50 @@ impl Deliverer {
     fn step(&mut self, ready: &mut Vec<Key>) {
         let mut touched: HashSet<Key> = self.busy.drain().collect();
         touched.extend(ready.drain(..));
-        {
-            let hub = Arc::clone(&self.hub);
-            let mut shared = hub.shared();
+        // Under the lock only what it guards: the commands and each channel's members. The
+        // fan-out runs after, so a publisher (holding the GIL) never waits for a whole pass.
+        let (commands, mut members) = {
+            let mut shared = self.hub.shared();
             shared.queued = 0;
-            for command in std::mem::take(&mut shared.commands) {
-                match command {
-                    Command::Publish { channel, frame } => {
-                        for (key, conn) in shared.channels.get(&channel).into_iter().flatten() {
-                            let outbox = self.outboxes.entry(*key).or_insert_with(|| Outbox {
-                                conn: Arc::clone(conn),
-                                frames: VecDeque::new(),
-                                bytes: 0,
-                                registered: false,
-                            });
-                            outbox.bytes += frame.len();
-                            outbox.frames.push_back(Arc::clone(&frame));
-                            touched.insert(*key);
-                        }
-                    }
-                    Command::Forget(key) => {
-                        self.drop_outbox(key);
-                        touched.remove(&key);
+            let commands = std::mem::take(&mut shared.commands);
+            let mut members: HashMap<String, Vec<(Key, Arc<ConnIo>)>> = HashMap::new();
+            for command in &commands {
+                if let Command::Publish { channel, .. } = command {
+                    if !members.contains_key(channel) {
+                        let list = shared.channels.get(channel).map_or_else(Vec::new, |m| {
+                            m.iter().map(|(k, c)| (*k, Arc::clone(c))).collect()
+                        });
+                        members.insert(channel.clone(), list);
                     }
                 }
             }
             // A command pushed from now on wakes the poll below.
             shared.sleeping = true;
+            (commands, members)
+        };
+        for command in commands {
+            match command {
+                Command::Publish { channel, frame } => {
+                    for (key, conn) in members.get_mut(&channel).into_iter().flatten() {
+                        let outbox = self.outboxes.entry(*key).or_insert_with(|| Outbox {
+                            conn: Arc::clone(conn),
+                            frames: VecDeque::new(),
+                            bytes: 0,
+                            registered: false,
+                        });
+                        outbox.bytes += frame.len();
+                        outbox.frames.push_back(Arc::clone(&frame));
+                        touched.insert(*key);
+                    }
+                }
+                Command::Forget(key) => {
+                    self.drop_outbox(key);
+                    touched.remove(&key);
+                    for list in members.values_mut() {
+                        list.retain(|(k, _)| *k != key);
+                    }
+                }
+            }
         }
         let limit = self.hub.queue_limit.load(Ordering::Relaxed);
         for key in touched {
@@ -311,17 +328,17 @@ impl Deliverer {
             return;
         };
         let before = outbox.frames.len();
-        let result = outbox.conn.deliver(&mut outbox.frames);
+        let result = outbox.conn.deliver(&mut outbox.frames, &mut outbox.bytes);
         let sent = before - outbox.frames.len();
         self.hub
             .stats
             .delivered
             .fetch_add(sent as u64, Ordering::Relaxed);
-        outbox.bytes = outbox.frames.iter().map(|f| f.len()).sum();
         match result {
             Delivery::Done => {
-                if outbox.frames.is_empty() && !outbox.registered {
-                    self.outboxes.remove(&key);
+                // Kept while the member is known (no map churn per pass), but not its memory.
+                if outbox.frames.capacity() > 64 {
+                    outbox.frames.shrink_to(16);
                 }
             }
             Delivery::Busy => {

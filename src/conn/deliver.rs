@@ -55,9 +55,10 @@ pub enum Delivery {
 
 impl ConnIo {
     /// Writes `frames` (whole server frames, in order) without waiting, after any bytes held
-    /// before them; the frames that went out are removed. A frame cut short by a full socket
-    /// leaves the queue and its rest is held, so the handler's next frame follows it intact.
-    pub fn deliver(&self, frames: &mut VecDeque<Arc<[u8]>>) -> Delivery {
+    /// before them; the frames that went out are removed and their sizes taken off `queued`.
+    /// A frame cut short by a full socket leaves the queue and its rest is held, so the
+    /// handler's next frame follows it intact.
+    pub fn deliver(&self, frames: &mut VecDeque<Arc<[u8]>>, queued: &mut usize) -> Delivery {
         if !self.websocket_open() {
             return Delivery::Busy;
         }
@@ -73,6 +74,7 @@ impl ConnIo {
         if let Some(tls) = &self.tls {
             // Encrypted in order under the writer lock; the ciphertext joins the held bytes.
             for frame in frames.drain(..) {
+                *queued = queued.saturating_sub(frame.len());
                 match encrypt(tls, &frame) {
                     Ok(bytes) => out.pending.extend_from_slice(&bytes),
                     Err(_) => return Delivery::Gone,
@@ -109,10 +111,12 @@ impl ConnIo {
             while let Some(frame) = frames.front() {
                 if left >= frame.len() {
                     left -= frame.len();
+                    *queued = queued.saturating_sub(frame.len());
                     frames.pop_front();
                 } else {
                     if left > 0 {
                         out.pending.extend_from_slice(&frame[left..]);
+                        *queued = queued.saturating_sub(frame.len());
                         frames.pop_front();
                         return Delivery::Blocked;
                     }

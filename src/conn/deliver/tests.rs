@@ -30,16 +30,16 @@ fn nothing_goes_out_before_the_101_inside_a_message_or_after_a_close() {
     let (server, mut client) = pair();
     let io = ConnIo::new(server, Vec::new()).unwrap();
     let mut queue = frames(&[b"\x81\x01x"]);
-    assert_eq!(io.deliver(&mut queue), Delivery::Busy);
+    assert_eq!(io.deliver(&mut queue, &mut 0), Delivery::Busy);
     io.write_all(HEAD).unwrap();
     io.write_all(b"\x01\x01a").unwrap();
-    assert_eq!(io.deliver(&mut queue), Delivery::Busy);
+    assert_eq!(io.deliver(&mut queue, &mut 0), Delivery::Busy);
     io.write_all(b"\x80\x01b").unwrap();
-    assert_eq!(io.deliver(&mut queue), Delivery::Done);
+    assert_eq!(io.deliver(&mut queue, &mut 0), Delivery::Done);
     assert!(queue.is_empty());
     io.write_all(b"\x88\x00").unwrap();
     let mut later = frames(&[b"\x81\x01y"]);
-    assert_eq!(io.deliver(&mut later), Delivery::Gone);
+    assert_eq!(io.deliver(&mut later, &mut 0), Delivery::Gone);
     let mut got = vec![0u8; HEAD.len() + 3 + 3 + 3 + 2];
     client.read_exact(&mut got).unwrap();
     assert_eq!(&got[HEAD.len()..], b"\x01\x01a\x80\x01b\x81\x01x\x88\x00");
@@ -57,7 +57,7 @@ fn a_frame_cut_short_by_a_full_socket_is_finished_before_the_handlers_next_write
         frame
     };
     let mut queue = frames(&[&big, b"\x81\x01z"]);
-    assert_eq!(io.deliver(&mut queue), Delivery::Blocked);
+    assert_eq!(io.deliver(&mut queue, &mut 0), Delivery::Blocked);
     // The cut frame left the queue (its rest is held); the next one waits its turn.
     assert_eq!(queue.len(), 1);
     let reader = std::thread::spawn(move || {
@@ -66,7 +66,7 @@ fn a_frame_cut_short_by_a_full_socket_is_finished_before_the_handlers_next_write
         all
     });
     io.write_all(b"\x81\x04mine").unwrap();
-    while io.deliver(&mut queue) != Delivery::Done {
+    while io.deliver(&mut queue, &mut 0) != Delivery::Done {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     io.shutdown();
@@ -83,7 +83,7 @@ fn a_member_behind_gets_its_close_after_the_cut_frame() {
     io.write_all(HEAD).unwrap();
     assert!(io.close_behind(b"\x88\x02\x03\xf0"));
     let mut later = frames(&[b"\x81\x01y"]);
-    assert_eq!(io.deliver(&mut later), Delivery::Gone);
+    assert_eq!(io.deliver(&mut later, &mut 0), Delivery::Gone);
     io.shutdown();
     let mut all = Vec::new();
     client.read_to_end(&mut all).unwrap();
