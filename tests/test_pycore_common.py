@@ -113,6 +113,17 @@ def test_quote_if_necessary():
     assert http_header_util.quote_if_necessary("") == '""'
     assert http_header_util.quote_if_necessary("a,b") == '"a,b"'
     assert http_header_util.quote_if_necessary('"') == '"\\""'
+    assert http_header_util.quote_if_necessary("a\\ b") == '"a\\\\ b"'
+
+
+def test_format_extensions_round_trips_a_backslash():
+    # Found by fuzz/python/extension_headers.py: the backslash was written unescaped, and
+    # parsing the formatted header took backslash-space for a quoted-pair (the value changed).
+    parsed = common.parse_extensions('x; v="a\\\\ b\\"c"')
+    assert _params(parsed[0]) == ("x", [("v", 'a\\ b"c')])
+    formatted = common.format_extensions(parsed)
+    assert formatted == 'x; v="a\\\\ b\\"c"'
+    assert [_params(e) for e in common.parse_extensions(formatted)] == [_params(parsed[0])]
 
 
 @pytest.mark.parametrize(

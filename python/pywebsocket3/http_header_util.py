@@ -128,7 +128,9 @@ def quote_if_necessary(s):
     for c in s:
         if c == '"' or not _is_token_char(c):
             needs_quotes = True
-        out.append("\\" + c if c == '"' or _is_ctl(c) else c)
+        # A backslash is escaped too (upstream does not): unescaped, a reader takes it as
+        # the start of a quoted-pair and the value changes (found by fuzz/extension_headers).
+        out.append("\\" + c if c in '"\\' or _is_ctl(c) else c)
     if needs_quotes:
         return '"' + "".join(out) + '"'
     return "".join(out)
