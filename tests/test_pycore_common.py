@@ -114,15 +114,21 @@ def test_quote_if_necessary():
     assert http_header_util.quote_if_necessary("a,b") == '"a,b"'
     assert http_header_util.quote_if_necessary('"') == '"\\""'
     assert http_header_util.quote_if_necessary("a\\ b") == '"a\\\\ b"'
+    assert http_header_util.quote_if_necessary("a   b") == '"a \\ \\ b"'
 
 
-def test_format_extensions_round_trips_a_backslash():
+def test_format_extensions_round_trips_backslashes_and_spaces():
     # Found by fuzz/python/extension_headers.py: the backslash was written unescaped, and
     # parsing the formatted header took backslash-space for a quoted-pair (the value changed).
     parsed = common.parse_extensions('x; v="a\\\\ b\\"c"')
     assert _params(parsed[0]) == ("x", [("v", 'a\\ b"c')])
     formatted = common.format_extensions(parsed)
     assert formatted == 'x; v="a\\\\ b\\"c"'
+    assert [_params(e) for e in common.parse_extensions(formatted)] == [_params(parsed[0])]
+    # A run of spaces from quoted-pairs: unescaped, it would read back as one space.
+    parsed = common.parse_extensions('x; v="p\\ \\ q"')
+    assert _params(parsed[0]) == ("x", [("v", "p  q")])
+    formatted = common.format_extensions(parsed)
     assert [_params(e) for e in common.parse_extensions(formatted)] == [_params(parsed[0])]
 
 

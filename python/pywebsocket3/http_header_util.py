@@ -125,12 +125,16 @@ def quote_if_necessary(s):
         return '""'
     needs_quotes = False
     out = []
+    previous = ""
     for c in s:
         if c == '"' or not _is_token_char(c):
             needs_quotes = True
-        # A backslash is escaped too (upstream does not): unescaped, a reader takes it as
-        # the start of a quoted-pair and the value changes (found by fuzz/extension_headers).
-        out.append("\\" + c if c in '"\\' or _is_ctl(c) else c)
+        # Beyond upstream, so that parsing gives `s` back (found by fuzz/extension_headers):
+        # a backslash is escaped (else it starts a quoted-pair), and so is a space after a
+        # space (else the run reads back as one LWS, i.e. one space).
+        escape = c in '"\\' or _is_ctl(c) or (c == " " and previous == " ")
+        out.append("\\" + c if escape else c)
+        previous = c
     if needs_quotes:
         return '"' + "".join(out) + '"'
     return "".join(out)
