@@ -153,13 +153,30 @@ def document(out: Path) -> str:
     """soak.md: one section per soak-*.json in `out`, handler threads first."""
     order = {label: index for index, label in enumerate([*MODES, "rust"])}
     runs = [json.loads(path.read_text()) for path in out.glob("soak-*.json")]
-    runs.sort(key=lambda s: order.get(s.get("mode", "threads"), len(order)))
+    # Per mode, the newest run first (a run may be kept with a "label" saying what it was).
+    runs.sort(key=lambda s: (order.get(s.get("mode", "threads"), len(order)), "label" in s))
     lines = [
         "# Soak test",
         "",
         "One section per run of `bench/soak.py` (one handler mode each). The machine is "
         "shared: each section gives the load average when its run started.",
     ]
+    lines += [
+        "",
+        "| run | load at start | held | KiB per held conn | msg/s alone / attacked | p99 alone "
+        "/ attacked | errors | server up |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for s in runs:
+        base, attack = s["baseline"], s["under_attack"]
+        errors = sum(int(r.get("errors") or 0) for r in (base, attack, s["held_after"]))
+        lines.append(
+            f"| {s.get('label', s.get('mode', 'threads'))} | "
+            f"{s['machine']['load_avg_at_start']:.1f} | {s['held']:,} | "
+            f"{s['rss_per_held_conn_kib']} | {base.get('msg_per_s', 0):,.0f} / "
+            f"{attack.get('msg_per_s', 0):,.0f} | {base.get('p99_us', 0) / 1000:.2f} / "
+            f"{attack.get('p99_us', 0) / 1000:.2f} ms | {errors} | {s['server_alive']} |"
+        )
     return "\n".join(lines) + "\n\n" + "\n".join(section(s) for s in runs)
 
 
@@ -174,6 +191,7 @@ def section(s: dict) -> str:
         "async": "`async def` handler file (bench/servers/async/echo_wsh.py)",
     }
     title = titles.get(mode, mode) if s["server"] == "ours" else s["server"]
+    title = s.get("label", title)
     normal_conns = s.get("normal_conns", 20)
     seconds = s.get("seconds", 60)
     lines = [
