@@ -21,6 +21,7 @@ mod deliver;
 mod head_watch;
 mod nowait;
 mod py;
+mod release;
 mod sockets;
 
 pub use coalesce::schedule_flush;
@@ -56,8 +57,8 @@ pub struct ConnIo {
     reader: Mutex<Reader>,
     writer: Mutex<Out>,
     tls: Option<Mutex<ServerConnection>>,
-    /// Separate handle for shutdown and non-blocking control frames.
-    control: Arc<TcpStream>,
+    /// Separate handle for shutdown and non-blocking control frames (`release` swaps it).
+    control: Mutex<Arc<TcpStream>>,
     pub meta: ConnMeta,
     last_received_ms: AtomicU64,
     last_ping_ms: AtomicU64,
@@ -131,7 +132,7 @@ impl ConnIo {
             reader: Mutex::new(reader),
             writer: Mutex::new(Out::new(writer)),
             tls,
-            control,
+            control: Mutex::new(control),
             meta,
             last_received_ms: AtomicU64::new(now_ms()),
             last_ping_ms: AtomicU64::new(0),

@@ -367,7 +367,7 @@ def test_option_change_after_construction(embed):
     options = r.server.websocket_server_options
     options.use_basic_auth = True
     options.basic_auth_credential = "Basic " + base64.b64encode(b"u:p").decode()
-    time.sleep(0.3)  # a few polls
+    # No sleep: the assignment itself reaches the server (tests/test_live_options.py).
     # websockets refuses HTTP/1.0 responses, so read pywebsocket's 401 raw.
     sock = raw_handshake(r.port, "/echo")
     assert read_all(sock).startswith(b"HTTP/1.0 401 Unauthorized\r\n")

@@ -515,6 +515,7 @@ class AsyncRunner:
                 connection._finish()
             finally:
                 _forget_fd(connection._fd)
+                connection._release()
 
     def active(self):
         return len(self._tasks)

@@ -86,3 +86,4 @@ class Hub:
         finally:
             self.native.forget(connection)
             connection._finish()
+            connection._release()

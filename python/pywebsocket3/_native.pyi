@@ -150,6 +150,9 @@ class Connection:
     def _finish(self) -> None:
         """Called by the handler thread when on_websocket returned: shut down and close."""
 
+    def _release(self) -> None:
+        """Close the descriptor now (the hub and the asyncio loop, once done naming it)."""
+
 class RequestHead:
     """The parsed HTTP request head of a request routed to a WebSocket handler."""
 

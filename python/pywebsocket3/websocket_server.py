@@ -19,7 +19,7 @@ import sys
 import threading
 import traceback
 
-from pywebsocket3 import _aio, _hub, _native, channels, dispatch, server_util, util
+from pywebsocket3 import _aio, _hub, _live_options, _native, channels, dispatch, server_util, util
 from pywebsocket3.request_handler import WebSocketRequestHandler
 
 _DEFAULT_REQUEST_QUEUE_SIZE = 128
@@ -234,6 +234,9 @@ class WebSocketServer:
         self._serving_thread = None
         self._is_shut_down = threading.Event()
         self._is_shut_down.set()
+        # Upstream read the options object per request: assignments apply before they return.
+        self._options_lock = threading.Lock()
+        self._options_live = _live_options.watch(options, self._apply_option_changes)
 
     def _set_resources(self, resources):
         """Tell the native router which paths have handlers (only when they changed)."""
@@ -245,13 +248,18 @@ class WebSocketServer:
                 self._native.set_async_resources(dispatcher.async_resources())
 
     def _apply_option_changes(self):
-        """Options changed on the options object since the last poll reach the server."""
+        """Options changed on the options object reach the native server.
+
+        Called after every assignment to the options object (``_live_options``) and at each
+        serve_forever poll (for objects whose class cannot be swapped, and for changes that
+        bypass ``__setattr__``); the lock keeps a stale reading from landing last."""
         options = self.websocket_server_options
-        self._set_resources(list(options.dispatcher._handler_suite_map))
-        dynamic = _dynamic_config(options)
-        if dynamic != self._dynamic:
-            self._dynamic = dynamic
-            self._native.update(dynamic)
+        with self._options_lock:
+            self._set_resources(list(options.dispatcher._handler_suite_map))
+            dynamic = _dynamic_config(options)
+            if dynamic != self._dynamic:
+                self._dynamic = dynamic
+                self._native.update(dynamic)
 
     def _stop_native(self):
         with self._state_lock:
@@ -357,6 +365,7 @@ class WebSocketServer:
 
     def server_close(self):
         """Close every listening socket (and the server's own copies)."""
+        _live_options.unwatch(self.websocket_server_options, self._apply_option_changes)
         for sock, addrinfo in self._sockets:
             self._logger.info("Close on: %r", addrinfo)
             sock.close()

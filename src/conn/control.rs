@@ -72,7 +72,7 @@ impl ConnIo {
 
     /// Ends both directions so blocked reads and writes on other threads return.
     pub fn shutdown(&self) {
-        let _ = self.control.shutdown(Shutdown::Both);
+        let _ = self.control_socket().shutdown(Shutdown::Both);
     }
 
     /// Close notify for TLS (best effort, never blocking), then shut the socket down.
@@ -119,6 +119,9 @@ impl ConnIo {
         }
         self.close();
         crate::channels::forget_finished(self);
+        if !self.is_cooperative() {
+            self.release_socket();
+        }
         let hook = self.on_finish.lock().ok().and_then(|mut slot| slot.take());
         if let Some(hook) = hook {
             hook();

@@ -31,7 +31,7 @@ impl ConnIo {
         if self.tls.is_some() {
             return Err(io::Error::other("TLS connections stay on handler threads"));
         }
-        self.control.set_nonblocking(true)?;
+        self.control_socket().set_nonblocking(true)?;
         self.cooperative
             .set(waiter)
             .map_err(|_| io::Error::other("connection is cooperative already"))
@@ -46,7 +46,7 @@ impl ConnIo {
     }
 
     pub fn fd(&self) -> i32 {
-        self.control.as_raw_fd()
+        self.control_socket().as_raw_fd()
     }
 
     /// Runs `op`, which may wait on this connection: detached from Python on a handler thread,

@@ -138,6 +138,12 @@ impl Connection {
         // Flushing held replies may wait (on the hub: switch greenlets).
         self.io.run_waiting(py, move || io.finish());
     }
+
+    /// The hub and the asyncio loop, once they no longer name the descriptor: close it now
+    /// rather than when the cycle collector frees this object (handler threads need not).
+    fn _release(&self) {
+        self.io.release_socket();
+    }
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

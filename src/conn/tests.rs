@@ -166,3 +166,28 @@ fn a_quiet_connection_reads_small_then_grows_its_buffer() {
     assert_eq!([first, rest].concat(), sent);
     assert!(lock(&io.reader).unwrap().chunk > MIN_CHUNK);
 }
+
+/// What descriptor `fd` names now (`socket:[inode]`), if it is open.
+fn fd_target(fd: i32) -> Option<std::path::PathBuf> {
+    std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()
+}
+
+#[test]
+fn finish_closes_the_descriptor_while_the_connection_lives_on() {
+    let (server, mut client) = pair();
+    let io = Arc::new(ConnIo::new(server, Vec::new()).unwrap());
+    io.write_all(b"bye").unwrap();
+    let fd = io.fd();
+    let socket = fd_target(fd).unwrap();
+    io.finish();
+    // Closed (another test may have reused the number, for another socket).
+    assert_ne!(fd_target(fd), Some(socket));
+    let mut got = Vec::new();
+    client.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"bye");
+    // A handler that kept its connection sees what a shut socket gives: EOF, then EPIPE.
+    assert_eq!(io.read_up_to(10).unwrap(), b"");
+    assert!(io.write_all(b"late").is_err());
+    io.shutdown();
+    assert_eq!(io.read_up_to(10).unwrap(), b"");
+}

@@ -143,15 +143,15 @@ async fn proxy_header_peer(
 async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
     stream: &mut S,
     shared: &Shared,
-    settings: &Settings,
+    on_accept: &Settings,
     peer: SocketAddr,
     https: bool,
 ) -> Outcome {
     let limits = HeadLimits {
-        max_bytes: settings.max_header_bytes,
+        max_bytes: on_accept.max_header_bytes,
         ..HeadLimits::default()
     };
-    let mut request = match timeout(settings.handshake_timeout, read_head(stream, limits)).await {
+    let mut request = match timeout(on_accept.handshake_timeout, read_head(stream, limits)).await {
         Err(_) => {
             log::info!(target: REQUEST_LOGGER, "{}: request head timed out", peer.ip());
             return Outcome::Done;
@@ -178,6 +178,9 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
         Ok(Ok(request)) => request,
     };
     let peer = client_address(&request, peer, &shared.trusted_proxies);
+    // Upstream read its options once the head was parsed: a change made meanwhile applies.
+    let current = shared.settings();
+    let settings: &Settings = &current;
     if let Some(expected) = &settings.basic_auth {
         if request.header("Authorization") != Some(expected.as_str()) {
             log_access(shared, peer, &request.request_line(), 401);
