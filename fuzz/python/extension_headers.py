@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Atheris target: Sec-WebSocket-Extensions and Sec-WebSocket-Protocol parsing.
 
 A header value either parses or raises the parser's own exception; what parses formats back

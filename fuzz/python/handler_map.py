@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Atheris target: the handler alias map file (--websock-handlers-map-file) and the decoding
 of handler sources (dispatch._decode_source).
 
