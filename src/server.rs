@@ -2,9 +2,9 @@
 //! registry, keepalive pings and shutdown. No pyo3 here: `py_server` supplies the handoff.
 
 mod bind;
-mod forwarded;
+pub mod forwarded;
 mod keepalive;
-mod proxy_protocol;
+pub mod proxy_protocol;
 mod registry;
 mod route;
 mod trusted;

@@ -119,7 +119,11 @@ fn parse_v1(bytes: &[u8]) -> Result<Parse, String> {
         return Ok(Parse::Incomplete);
     };
     let line = match &window[..end].strip_suffix(b"\r") {
-        Some(line) => std::str::from_utf8(line).map_err(|_| "PROXY v1: not ASCII")?,
+        // Printable ASCII only, as while the line was incomplete (UNKNOWN's rest included).
+        Some(line) => match line.iter().find(|&&b| !(0x20..0x7f).contains(&b)) {
+            Some(bad) => return Err(format!("PROXY v1: byte {bad:#04x} in the header line")),
+            None => std::str::from_utf8(line).map_err(|_| "PROXY v1: not ASCII")?,
+        },
         None => return Err("PROXY v1: line ends without CR".into()),
     };
     let source = v1_source(line)?;

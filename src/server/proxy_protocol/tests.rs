@@ -166,6 +166,17 @@ fn expected_versions() {
     assert!(ProxyProtocol::parse("v3").is_err());
 }
 
+/// Found by fuzz/fuzz_targets/proxy_header.rs: a complete UNKNOWN line took bytes (NUL, CR)
+/// that the same line, still incomplete, was refused for.
+#[test]
+fn v1_lines_take_printable_ascii_only_complete_or_not() {
+    let line = b"PROXY UNKNOWN U\x00\x00\x03NKNOWN\r\r\n";
+    assert!(parse(line).is_err());
+    assert!(parse(&line[..16]).is_err());
+    assert!(parse(b"PROXY UNKNOWN\r\r\n").is_err());
+    assert_eq!(complete(b"PROXY UNKNOWN ffff::1 x\r\n").source, None);
+}
+
 proptest::proptest! {
     #[test]
     fn never_panics_on_peer_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
