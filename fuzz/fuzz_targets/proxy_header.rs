@@ -34,18 +34,25 @@ fuzz_target!(|data: &[u8]| {
         }
         assert_eq!(parse(&data[..header.length]), Ok(Parse::Complete(header)));
         for cut in 0..header.length {
-            assert_eq!(parse(&data[..cut]), Ok(Parse::Incomplete), "prefix of {cut}");
+            assert_eq!(
+                parse(&data[..cut]),
+                Ok(Parse::Incomplete),
+                "prefix of {cut}"
+            );
         }
     }
 
     let text = String::from_utf8_lossy(data);
     let (xff, fwd) = text.split_once('\n').unwrap_or((&text, ""));
-    let trusted = TrustedProxies::parse(&["127.0.0.0/8", "10.0.0.0/8", "::1"])
-        .expect("fixed networks parse");
+    let trusted =
+        TrustedProxies::parse(&["127.0.0.0/8", "10.0.0.0/8", "::1"]).expect("fixed networks parse");
     let proxy = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), 40000);
     let stranger = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)), 40001);
     let headers = request(xff, fwd);
-    assert_eq!(forwarded::client_address(&headers, stranger, &trusted), stranger);
+    assert_eq!(
+        forwarded::client_address(&headers, stranger, &trusted),
+        stranger
+    );
     let client = forwarded::client_address(&headers, proxy, &trusted);
     // Either the proxy stood (nothing usable) or an address from the headers came out.
     assert!(client == proxy || text.contains(&client.ip().to_string()) || client.ip().is_ipv6());
