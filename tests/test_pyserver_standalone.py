@@ -241,12 +241,17 @@ def test_signal_while_starting_stops_cleanly(docroot, tmp_path, workers):
 
 def test_workers_share_the_port(launch):
     proc, port, _ = launch(COMMANDS["module"], "--workers", "2", "--log-level", "info")
-    pids = set()
-    for _ in range(40):
-        with connect("ws://127.0.0.1:%d/pid" % port) as ws:
-            pids.add(int(ws.recv()))
-        if len(pids) == 2:
-            break
+    # The kernel may give every connection to one process, so stop the one that
+    # answered: the shared listening socket must then be served by the other.
+    with connect("ws://127.0.0.1:%d/pid" % port) as ws:
+        first = int(ws.recv())
+    os.kill(first, signal.SIGSTOP)
+    try:
+        with connect("ws://127.0.0.1:%d/pid" % port, open_timeout=10) as ws:
+            second = int(ws.recv())
+    finally:
+        os.kill(first, signal.SIGCONT)
+    pids = {first, second}
     assert len(pids) == 2 and proc.pid in pids
     # Static files are logged by the native side: every process must forward its records.
     for _ in range(30):
