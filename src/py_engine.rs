@@ -261,7 +261,7 @@ impl Engine {
                 if let Transport::Native(io) = &self.transport {
                     // On the hub: wait for the peer here, where the stack is shallow (every
                     // switch copies it), rather than deep inside the frame reader.
-                    io.wait_if_drained()?;
+                    io.wait_if_drained_and_empty()?;
                 }
                 self.receive_with(py, |receiver, reader| receiver.receive(reader))?
             }

@@ -88,6 +88,20 @@ impl ConnIo {
         }
     }
 
+    /// Before a receive that found no whole message: wait for the peer as `wait_if_drained`
+    /// does, unless bytes are buffered (a frame's head that a non-waiting fill gathered, say),
+    /// which the engine must parse first: the peer may have sent all it will until we answer.
+    pub fn wait_if_drained_and_empty(&self) -> io::Result<()> {
+        let buffered = self
+            .reader
+            .try_lock()
+            .is_ok_and(|reader| reader.pos < reader.buf.len());
+        if buffered {
+            return Ok(());
+        }
+        self.wait_if_drained()
+    }
+
     /// After a short cooperative read: wait for readiness before reading again (a no-op on
     /// threaded connections).
     pub fn wait_if_drained(&self) -> io::Result<()> {

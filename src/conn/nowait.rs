@@ -98,6 +98,14 @@ impl ConnIo {
         let Ok(mut reader) = self.reader.try_lock() else {
             return Ok(Fill::Busy);
         };
+        // A large frame is the engine's to read (streamed, its size checked before it is
+        // buffered): only small ones are gathered here whole. This comes before the wait
+        // below: a header already buffered (one that fails the connection, say) must reach
+        // the engine now, not once the peer sends more.
+        if declared_frame_len(&reader.buf[reader.pos..]).is_some_and(|len| len > READ_CHUNK as u64)
+        {
+            return Ok(Fill::Busy);
+        }
         if self.drained.swap(false, Ordering::Relaxed) {
             // The last read came back short: the socket was empty then, so wait for
             // readability rather than spend a syscall on "would block".
@@ -112,11 +120,6 @@ impl ConnIo {
             chunk,
             ..
         } = &mut *reader;
-        // A large frame is the engine's to read (streamed, its size checked before it is
-        // buffered): only small ones are gathered here whole.
-        if declared_frame_len(&buf[*pos..]).is_some_and(|len| len > READ_CHUNK as u64) {
-            return Ok(Fill::Busy);
-        }
         if *pos > 0 {
             buf.drain(..*pos);
             *pos = 0;
