@@ -16,16 +16,25 @@ COLORS = {
     "ours": "#d62728",
     "ours-greenlets": "#8c1c13",
     "ours-async": "#e377c2",
+    "ours-async-uvloop": "#f7b6d2",
     "pywebsocket3": "#7f7f7f",
     "websockets": "#1f77b4",
     "picows": "#2ca02c",
+    "picows-uvloop": "#98df8a",
     "granian": "#17becf",
     "socketify": "#bcbd22",
     "rust": "#ff7f0e",
     "rust-threads": "#9467bd",
 }
 # Axis labels: the first word of the name, unless that is ambiguous.
-SHORT = {"rust": "Rust tokio", "rust-threads": "Rust threads", "ours-greenlets": "ours greenlets"}
+SHORT = {
+    "rust": "Rust tokio",
+    "rust-threads": "Rust threads",
+    "ours-greenlets": "ours greenlets",
+    "ours-async": "ours async",
+    "ours-async-uvloop": "ours async uvloop",
+    "picows-uvloop": "picows uvloop",
+}
 
 
 def main(source: str, target: str) -> None:

@@ -11,9 +11,11 @@ NAMES = {
     "ours": "ours (pywebsocket-rs)",
     "ours-greenlets": "ours --greenlets",
     "ours-async": "ours, async def handler",
+    "ours-async-uvloop": "ours, async def handler, uvloop",
     "pywebsocket3": "pywebsocket3 4.0.2",
     "websockets": "websockets 17.4",
     "picows": "picows 2.3.1",
+    "picows-uvloop": "picows 2.3.1, uvloop",
     "granian": "granian 2.8.7 (RSGI)",
     "socketify": "socketify 0.0.31",
     "rust": "Rust tokio-tungstenite",
@@ -169,7 +171,7 @@ def markdown(results: dict) -> str:
                 for s in servers
             ]
             lines.append(f"| {case['label']} | " + " | ".join(row) + " |")
-    for variant in ("ours", "ours-greenlets", "ours-async"):
+    for variant in ("ours", "ours-greenlets", "ours-async", "ours-async-uvloop"):
         if variant in servers:
             lines += relative_table(results, variant)
     return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ UPSTREAM_PACKAGES = ["pywebsocket3==4.0.2"]
 PEER_PACKAGES = [
     "websockets==17.4",
     "picows==2.3.1",
+    "uvloop==0.23.0",
     "granian==2.8.7",
     "socketify==0.0.31",
     "matplotlib",
@@ -28,9 +29,11 @@ ORDER = [
     "ours",
     "ours-greenlets",
     "ours-async",
+    "ours-async-uvloop",
     "pywebsocket3",
     "websockets",
     "picows",
+    "picows-uvloop",
     "granian",
     "socketify",
     "rust",
@@ -163,16 +166,19 @@ def command(name: str, pythons: dict[str, Path], bin_dir: Path, port: int, defla
         return [str(pythons["ours"]), *standalone]
     if name == "ours-greenlets":
         return [str(pythons["ours"]), *standalone, "--greenlets"]
-    if name == "ours-async":
+    if name in ("ours-async", "ours-async-uvloop"):
         async_dir = str(HANDLERS / "async")
-        return [str(pythons["ours"]), *standalone[:-4], "-d", async_dir, "-w", async_dir]
+        loop = "uvloop" if name == "ours-async-uvloop" else "asyncio"
+        argv = [str(pythons["ours"]), *standalone[:-4], "-d", async_dir, "-w", async_dir]
+        return argv + ["--event-loop", loop]
     if name == "pywebsocket3":
         return [str(pythons["upstream"]), *standalone]
     if name == "websockets":
         script = [str(pythons["peers"]), str(HANDLERS / "websockets_echo.py"), str(port)]
         return script + (["--deflate"] if deflate else [])
-    if name == "picows":
-        return [str(pythons["peers"]), str(HANDLERS / "picows_echo.py"), str(port)]
+    if name in ("picows", "picows-uvloop"):
+        argv = [str(pythons["peers"]), str(HANDLERS / "picows_echo.py"), str(port)]
+        return argv + (["--uvloop"] if name == "picows-uvloop" else [])
     if name == "granian":
         return [str(pythons["peers"]), str(HANDLERS / "granian_echo.py"), str(port)]
     if name == "socketify":

@@ -1,6 +1,6 @@
 """Echo server on picows (frame-level API: each frame is echoed as it arrives).
 
-Usage: python picows_echo.py PORT
+Usage: python picows_echo.py PORT [--uvloop]
 """
 
 import asyncio
@@ -28,4 +28,9 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    if "--uvloop" in sys.argv[2:]:
+        import uvloop
+
+        uvloop.run(main(int(sys.argv[1])))
+    else:
+        asyncio.run(main(int(sys.argv[1])))
