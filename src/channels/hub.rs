@@ -153,6 +153,11 @@ impl Hub {
         }
     }
 
+    /// The delivery thread found the member gone: it leaves every channel.
+    fn forget_key(&self, key: Key) {
+        leave_all(&mut self.shared(), key);
+    }
+
     /// Members of `channel` in this process.
     pub fn members(&self, channel: &str) -> usize {
         self.shared().channels.get(channel).map_or(0, HashMap::len)
@@ -210,6 +215,10 @@ struct Outbox {
     frames: VecDeque<Arc<[u8]>>,
     bytes: usize,
     registered: bool,
+}
+
+fn outbox_bytes(outboxes: &HashMap<Key, Outbox>, key: Key) -> usize {
+    outboxes.get(&key).map_or(0, |o| o.bytes)
 }
 
 /// The delivery thread's own state.
@@ -418,16 +427,5 @@ impl Deliverer {
                 let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
             }
         }
-    }
-}
-
-fn outbox_bytes(outboxes: &HashMap<Key, Outbox>, key: Key) -> usize {
-    outboxes.get(&key).map_or(0, |o| o.bytes)
-}
-
-impl Hub {
-    /// The delivery thread found the member gone: it leaves every channel.
-    fn forget_key(&self, key: Key) {
-        leave_all(&mut self.shared(), key);
     }
 }
