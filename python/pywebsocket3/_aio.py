@@ -186,16 +186,83 @@ async def _ready(loop, fd, kind):
         loop.remove_writer(fd)
 
 
+class _Done:
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+class _Raised:
+    __slots__ = ("error",)
+
+    def __init__(self, error):
+        self.error = error
+
+
+def _bridge_main(fn, args):
+    """A bridge's whole life: one job after another, each handed in by ``drive``.
+
+    A bridge is kept for the next job (see ``_idle_bridges``): starting a greenlet costs
+    about 10 µs (CPython gives each new one a fresh frame stack), several per connection.
+    """
+    while True:
+        try:
+            result = _Done(fn(*args))
+        except _greenlet.GreenletExit:
+            raise  # collected while suspended: end
+        except BaseException as error:
+            result = _Raised(error)
+        fn = args = None
+        fn, args = _greenlet.getcurrent().parent.switch(result)
+
+
+# Bridges between jobs, per loop thread (a greenlet runs on the thread that started it).
+_idle = threading.local()
+_MAX_IDLE_BRIDGES = 32
+
+
+def _idle_bridges():
+    try:
+        return _idle.bridges
+    except AttributeError:
+        _idle.bridges = []
+        return _idle.bridges
+
+
 async def drive(fn, *args):
     """``fn(*args)`` (blocking engine code) in a bridge greenlet, its waits awaited here."""
     _import_greenlet()
     loop = asyncio.get_running_loop()
-    bridge = _Bridge(fn)
-    request = bridge.switch(*args)
+    idle = _idle_bridges()
+    if idle:
+        bridge = idle.pop()
+        here = _greenlet.getcurrent()
+        if bridge.parent is not here:
+            bridge.parent = here
+        # Each job starts in an empty context, as a new greenlet would.
+        bridge.gr_context = None
+    else:
+        bridge = _Bridge(_bridge_main)
+    request = bridge.switch(fn, args)
+    thrown = None
     yields = 0
-    while not bridge.dead:
+    while True:
+        kind = type(request)
+        if kind is _Done or kind is _Raised:
+            if len(idle) < _MAX_IDLE_BRIDGES:
+                idle.append(bridge)
+            if kind is _Done:
+                return request.value
+            after = request.error
+            request = None
+            # The engine turns an exception inside a wait into a socket error; a
+            # cancellation must still reach the task as one.
+            if isinstance(thrown, asyncio.CancelledError) and after is not thrown:
+                raise thrown from after
+            raise after
         try:
-            if type(request) is _Wait:
+            if kind is _Wait:
                 # Waiting out a lock that another bridge holds while it waits for its peer:
                 # after a few quick turns, back off instead of spinning the loop.
                 yields = yields + 1 if request.kind == _YIELD else 0
@@ -207,17 +274,11 @@ async def drive(fn, *args):
             else:
                 value = await request.awaitable
         except BaseException as error:
-            try:
-                request = bridge.throw(error)
-            except BaseException as after:
-                # The engine turns an exception inside a wait into a socket error; a
-                # cancellation must still reach the task as one.
-                if isinstance(error, asyncio.CancelledError) and after is not error:
-                    raise error from after
-                raise
+            thrown = error
+            request = bridge.throw(error)
         else:
+            thrown = None
             request = bridge.switch(value)
-    return request
 
 
 class _Runner:
