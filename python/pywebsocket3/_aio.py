@@ -65,6 +65,18 @@ class _Wait:
         self.kind = kind
 
 
+class TransferInTask(BaseException):
+    """Ends a connection's flow greenlet where its async transfer hook would be awaited:
+    the task runs the hook itself, so no greenlet (and its saved stack, ~6 KiB) is held
+    while the connection lives, then the rest of the flow (``end_transfer``) in a bridge."""
+
+    def __init__(self, hook, request, stream):
+        super().__init__()
+        self.hook = hook
+        self.request = request
+        self.stream = stream
+
+
 class _Await:
     __slots__ = ("awaitable",)
 
@@ -230,8 +242,11 @@ def _idle_bridges():
         return _idle.bridges
 
 
-async def drive(fn, *args):
-    """``fn(*args)`` (blocking engine code) in a bridge greenlet, its waits awaited here."""
+async def drive(fn, *args, flow=False):
+    """``fn(*args)`` (blocking engine code) in a bridge greenlet, its waits awaited here.
+
+    ``flow``: this is a connection's own flow, whose async transfer hook its task awaits
+    (``TransferInTask``)."""
     _import_greenlet()
     loop = asyncio.get_running_loop()
     idle = _idle_bridges()
@@ -244,6 +259,7 @@ async def drive(fn, *args):
         bridge.gr_context = None
     else:
         bridge = _Bridge(_bridge_main)
+    bridge.flow = flow
     request = bridge.switch(fn, args)
     thrown = None
     yields = 0
@@ -495,6 +511,8 @@ def blocking_hook(hook, phase):
             stream = request.ws_stream
             if not isinstance(stream, AsyncStream):
                 stream = request.ws_stream = AsyncStream(stream, runner, native)
+            if _in_bridge() and _greenlet.getcurrent().flow:
+                raise TransferInTask(hook, request, stream)
             return await_blocking(_then_drop_parked(hook(request), stream))
         return await_blocking(hook(request))
 
@@ -581,7 +599,10 @@ class AsyncRunner:
     async def _serve(self, connection, head):
         try:
             connection._make_async(wait)
-            await drive(self._on_websocket, connection, head)
+            try:
+                await drive(self._on_websocket, connection, head, flow=True)
+            except TransferInTask as transfer:
+                await self._transfer(connection, transfer)
         except asyncio.CancelledError:
             _logger.debug("Handler task cancelled: %r", connection.remote_addr)
         except Exception:
@@ -595,6 +616,21 @@ class AsyncRunner:
             finally:
                 _forget_fd(connection._fd)
                 connection._release()
+
+    async def _transfer(self, connection, transfer):
+        """The async transfer hook, awaited by the connection's task, then the close it
+        asks for (``WebSocketRequestHandler.end_transfer``) in a bridge."""
+        request = transfer.request
+        error = None
+        try:
+            await transfer.hook(request)
+        except asyncio.CancelledError:
+            raise  # as when the flow awaited it: no close
+        except BaseException as e:
+            error = e
+        finally:
+            transfer.stream._drop_parked()
+        await drive(self._on_websocket.end_transfer, connection, request, error)
 
     def active(self):
         return len(self._tasks)

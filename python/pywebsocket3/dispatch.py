@@ -216,6 +216,19 @@ class Dispatcher:
             if suite is None:
                 raise DispatchException("No handler for: %r" % request.ws_resource)
             suite.transfer_data(request)
+        except _aio.TransferInTask:
+            raise
+        except BaseException as e:
+            self.end_transfer(request, e)
+        else:
+            self.end_transfer(request, None)
+
+    def end_transfer(self, request, error):
+        """The close that the end of web_socket_transfer_data asks for: ``error`` is what it
+        raised, or None when it returned (async handlers run it in their task, then here)."""
+        try:
+            if error is not None:
+                raise error
             if not request.server_terminated:
                 _aio.blocking_stream(request).close_connection()
         except handshake.AbortedByUserException:

@@ -81,11 +81,25 @@ class WebSocketRequestHandler:
         try:
             self._handle(connection, head, requestline)
         except Exception:
+            self._handle_error(connection)
+
+    def end_transfer(self, connection, request, error):
+        """The rest of ``__call__`` once an async transfer hook ran in its task (``_aio``):
+        ``error`` is what the hook raised, or None."""
+        try:
             try:
-                address = connection.remote_addr
-            except Exception:
-                address = None
-            self._server.handle_error(None, address)
+                request._dispatcher.end_transfer(request, error)
+            except handshake.AbortedByUserException as e:
+                self._logger.info("Aborted: %s", e)
+        except Exception:
+            self._handle_error(connection)
+
+    def _handle_error(self, connection):
+        try:
+            address = connection.remote_addr
+        except Exception:
+            address = None
+        self._server.handle_error(None, address)
 
     def _handle(self, connection, head, requestline):
         options = self._server.websocket_server_options
