@@ -382,3 +382,37 @@ def test_each_worker_process_runs_its_own_loop(server_factory):
             assert report["thread"] == "pywebsocket3-asyncio" and report["task"]
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(timeout=15) == 0
+
+
+def test_kept_bridges_hold_nothing_of_their_last_job():
+    # Bridges (the greenlets that run engine code for tasks) are kept for the next job: what
+    # a job returned or raised must not stay alive with them (a request, a traceback).
+    import gc
+    import weakref
+
+    from pywebsocket3 import _aio
+
+    class Payload:
+        pass
+
+    refs = []
+
+    def returns():
+        payload = Payload()
+        refs.append(weakref.ref(payload))
+        return payload
+
+    def raises():
+        payload = Payload()
+        refs.append(weakref.ref(payload))
+        raise ValueError(payload)
+
+    async def main():
+        assert isinstance(await _aio.drive(returns), Payload)
+        with pytest.raises(ValueError):
+            await _aio.drive(raises)
+        assert _aio._idle_bridges()
+        gc.collect()
+        return [ref() for ref in refs]
+
+    assert asyncio.run(main()) == [None, None]

@@ -268,9 +268,12 @@ async def drive(fn, *args, flow=False):
         if kind is _Done or kind is _Raised:
             if len(idle) < _MAX_IDLE_BRIDGES:
                 idle.append(bridge)
+            # The idle bridge's frame still holds this object: empty it, so what the job
+            # returned or raised (a request, a traceback) is not kept alive by the pool.
             if kind is _Done:
-                return request.value
-            after = request.error
+                value, request.value = request.value, None
+                return value
+            after, request.error = request.error, None
             request = None
             # The engine turns an exception inside a wait into a socket error; a
             # cancellation must still reach the task as one.
