@@ -355,8 +355,11 @@ class AsyncStream:
     def __getattr__(self, name):
         return getattr(self._blocking, name)
 
-    async def receive_message(self):
-        """The next message: str, bytes, or None once the peer's Close came (answered)."""
+    async def receive_message(self, _end=None):
+        """The next message: str, bytes, or None once the peer's Close came (answered).
+
+        ``_end``: raised instead of returning None (``async for`` takes this coroutine
+        itself, one frame less per message)."""
         stream = self._blocking
         while True:
             if self._streak >= _FAST_STREAK:
@@ -379,13 +382,18 @@ class AsyncStream:
                         continue
                 # EOF, another reader busy, a parked receive, TLS: the engine's own receive.
                 self._streak = 0
-                return await self._receive_waiting()
+                message = await self._receive_waiting()
+                if message is None and _end is not None:
+                    raise _end
+                return message
             if type(got) is not tuple:
                 self._streak += 1
                 return got
             opcode, payload = got
             if opcode == common.OPCODE_CLOSE:
                 await self._run(stream._process_close_message, payload)
+                if _end is not None:
+                    raise _end
                 return None
             if opcode == common.OPCODE_PING:
                 await self._run(stream._process_ping_message, payload)
@@ -462,11 +470,8 @@ class AsyncStream:
     def __aiter__(self):
         return self
 
-    async def __anext__(self):
-        message = await self.receive_message()
-        if message is None:
-            raise StopAsyncIteration
-        return message
+    def __anext__(self):
+        return self.receive_message(StopAsyncIteration)
 
 
 class AsyncConnection:
