@@ -21,7 +21,6 @@ import os
 import threading
 
 from pywebsocket3 import _hub, _native, common
-from pywebsocket3._stream_exceptions import ConnectionTerminatedException
 
 # What a connection waits for (conn::cooperative::Wait).
 _READABLE = 0
@@ -448,18 +447,8 @@ class AsyncStream:
         # A receive cancelled while it waited is still running: what it gets is the next
         # message, so it is the answer close_connection waits for (a data message there
         # raises, as when the blocking close_connection receives one).
-        request = self._blocking._request
-        if request.server_terminated:
-            return
-        await self._run(self._blocking.close_connection, code, reason, False)
-        if (
-            code in (common.STATUS_GOING_AWAY, common.STATUS_PROTOCOL_ERROR)
-            or not wait_response
-            or request.client_terminated
-        ):
-            return
-        if await self._receive_waiting() is not None:
-            raise ConnectionTerminatedException("Didn't receive valid ack for closing handshake")
+        if await self._run(self._blocking._initiate_close, code, reason, wait_response):
+            self._blocking._check_close_answer(await self._receive_waiting())
 
     async def send_ping(self, body="", binary=False):
         await self._run(self._blocking.send_ping, body, binary)

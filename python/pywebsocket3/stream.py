@@ -336,9 +336,20 @@ class Stream(_native.StreamCore):
     def close_connection(self, code=common.STATUS_NORMAL_CLOSURE, reason="", wait_response=True):
         """Send a Close and, except for 1001/1002 or ``wait_response=False``, wait for the
         peer's Close. A data message instead of it raises ConnectionTerminatedException."""
+        if self._initiate_close(code, reason, wait_response):
+            self._check_close_answer(self.receive_message())
+
+    @staticmethod
+    def _check_close_answer(message):
+        """What close_connection received after its Close: anything but a Close raises."""
+        if message is not None:
+            raise ConnectionTerminatedException("Didn't receive valid ack for closing handshake")
+
+    def _initiate_close(self, code, reason, wait_response):
+        """close_connection up to the wait: True when the peer's Close is then awaited."""
         if self._request.server_terminated:
             self._logger.debug("Requested close_connection but server is already terminated")
-            return
+            return False
         if code is None:
             if reason is not None and len(reason) > 0:
                 raise BadOperationException("close reason must not be specified if code is None")
@@ -347,15 +358,11 @@ class Stream(_native.StreamCore):
             raise BadOperationException("close reason must be an instance of bytes or unicode")
         self._send_closing_handshake(code, reason)
         self._logger.debug("Initiated closing handshake (code=%r, reason=%r)", code, reason)
-        if (
+        return not (
             code in (common.STATUS_GOING_AWAY, common.STATUS_PROTOCOL_ERROR)
             or not wait_response
             or self._request.client_terminated
-        ):
-            return
-        message = self.receive_message()
-        if message is not None:
-            raise ConnectionTerminatedException("Didn't receive valid ack for closing handshake")
+        )
 
     def send_ping(self, body="", binary=False):
         """Send a Ping (str bodies are UTF-8 encoded) and remember it for pong matching."""
