@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -176,6 +177,14 @@ def run_server_expecting_exit(
     args = [sys.executable, "-m", "pywebsocket3.standalone", "-H", HOST, "-p", str(free_port())]
     args += ["-d", str(docroot), *extra]
     return subprocess.run(args, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def stop_serving(server, thread: threading.Thread) -> None:
+    """Stop an in-process WebSocketServer whose serve_forever runs on ``thread``."""
+    server.shutdown()
+    thread.join(15)
+    assert not thread.is_alive()
+    server.server_close()
 
 
 @pytest.fixture

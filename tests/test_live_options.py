@@ -22,6 +22,7 @@ from conftest import (
     TESTS_DIR,
     RawConn,
     open_ws,
+    stop_serving,
     upgrade_request,
 )
 from pywebsocket3 import _live_options, standalone
@@ -64,10 +65,7 @@ class Serving:
             assert conn.read_response().status in (401, 404)
 
     def stop(self):
-        self.server.shutdown()
-        self.thread.join(15)
-        assert not self.thread.is_alive()
-        self.server.server_close()
+        stop_serving(self.server, self.thread)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import time
 import types
 
 import pytest
+from conftest import stop_serving
 from pywebsocket3 import standalone
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
@@ -146,10 +147,7 @@ class Running:
         self.thread.start()
 
     def stop(self):
-        self.server.shutdown()
-        self.thread.join(15)
-        assert not self.thread.is_alive()
-        self.server.server_close()
+        stop_serving(self.server, self.thread)
 
 
 @pytest.fixture
