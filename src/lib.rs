@@ -2,7 +2,7 @@
 //!
 //! Pure protocol code (no pyo3): `frame`, `utf8`, `deflate`, `engine`, `http_head`,
 //! `handshake`, `static_files`, `cgi`. Python edge: `py_engine`, `conn`, `py_server`, `logbridge`,
-//! `channels` (publish/subscribe, local and Redis).
+//! `channels` (publish/subscribe, local and Redis), `py_aio` (the asyncio loop's read watch).
 
 // Windows has no fork (--workers), Unix signals, mio's Unix sources or raw fds: README "Installing".
 #[cfg(not(unix))]
@@ -18,6 +18,7 @@ pub mod frame;
 pub mod handshake;
 pub mod http_head;
 pub mod logbridge;
+pub mod py_aio;
 pub mod py_engine;
 pub mod py_io;
 pub mod py_server;
@@ -38,5 +39,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     logbridge::register(m)?;
     handshake::register(m)?;
     channels::register(m)?;
+    py_aio::register(m)?;
     Ok(())
 }

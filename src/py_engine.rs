@@ -20,6 +20,7 @@ use crate::frame::{self, apply_mask, encode_frame, Frame};
 mod fast;
 mod stream_core;
 use crate::py_io::{to_py_result, Reader, Source, Transport, Writer};
+pub(crate) use stream_core::{Ready, StreamCore};
 
 type EventTuple<'py> = (u8, Bound<'py, PyAny>);
 type FrameTuple<'py> = (u8, Bound<'py, PyBytes>, u8, u8, u8, u8);
@@ -399,7 +400,7 @@ fn mask<'py>(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
-    m.add_class::<stream_core::StreamCore>()?;
+    m.add_class::<StreamCore>()?;
     m.add_function(wrap_pyfunction!(build_frame, m)?)?;
     m.add_function(wrap_pyfunction!(parse_frame, m)?)?;
     m.add_function(wrap_pyfunction!(mask, m)?)?;

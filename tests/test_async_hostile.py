@@ -104,6 +104,17 @@ def test_a_receive_timed_out_in_the_middle_of_a_frame_still_closes(server):
     _assert_loop_serves(server.port)
 
 
+def test_receives_that_time_out_leave_no_waits_behind(server):
+    with open_ws(server.port, "/hostile?role=poll") as conn:
+        conn.sock.settimeout(10)
+        # Every timed-out wait is dropped by the next one: at most the last is still held.
+        waiting = conn.recv_frame().payload.decode()
+        assert waiting in ("waiting:0", "waiting:1")
+        conn.send_frame(OP_TEXT, b"after the timeouts")
+        assert conn.recv_frame().payload == b"after the timeouts"
+    _assert_loop_serves(server.port)
+
+
 def test_a_background_receive_ends_with_its_connection(server):
     with open_ws(server.port, "/hostile?role=bg") as conn:
         assert conn.recv_close()[0] == 1000

@@ -26,8 +26,6 @@ from pywebsocket3 import _hub, _native, common
 _READABLE = 0
 _WRITABLE = 1
 _YIELD = 2
-# Messages taken from the buffer in a row before the task lets the others run.
-_FAST_STREAK = 16
 # Turns a bridge waiting for a lock takes at once before it backs off (seconds).
 _QUICK_YIELDS = 8
 _YIELD_BACKOFF = 0.001
@@ -120,58 +118,15 @@ def _wake(future):
         future.set_result(None)
 
 
-class _ReadWatch:
-    """Readability of one loop connection's socket. The reader stays registered while it
-    keeps being waited for (a busy connection costs no epoll_ctl per message) and is taken
-    off the first time it fires with no one waiting."""
-
-    __slots__ = ("loop", "fd", "waiters", "registered")
-
-    def __init__(self, loop, fd):
-        self.loop = loop
-        self.fd = fd
-        self.waiters = []
-        self.registered = False
-
-    def wait(self):
-        future = self.loop.create_future()
-        self.waiters.append(future)
-        if not self.registered:
-            self.loop.add_reader(self.fd, self._fire)
-            self.registered = True
-        return future
-
-    def _fire(self):
-        waiters = self.waiters
-        if not waiters:
-            self.loop.remove_reader(self.fd)
-            self.registered = False
-            return
-        self._fire_all()
-
-    def close(self):
-        if self.registered:
-            self.loop.remove_reader(self.fd)
-            self.registered = False
-        # Whoever still waits retries, and meets the closed connection instead of waiting
-        # forever.
-        self._fire_all()
-
-    def _fire_all(self):
-        waiters, self.waiters = self.waiters, []
-        for future in waiters:
-            if not future.done():
-                future.set_result(None)
-
-
-# fd -> _ReadWatch of the connections served on this process's loops.
+# fd -> _native.ReadWatch (the socket's readability, woken from the loop's selector with no
+# Python frame) of the connections served on this process's loops.
 _read_watches = {}
 
 
 def _read_watch(loop, fd):
     watch = _read_watches.get(fd)
-    if watch is None or watch.loop is not loop:
-        watch = _read_watches[fd] = _ReadWatch(loop, fd)
+    if watch is None or watch.event_loop is not loop:
+        watch = _read_watches[fd] = _native.ReadWatch(loop, fd)
     return watch
 
 
@@ -347,57 +302,44 @@ class AsyncStream:
         # A receive whose task was cancelled (asyncio.wait_for, a timeout) while it waited:
         # the next receive goes on with it, so no message is lost or cut in half.
         self._parked = None
-        # The connection's _ReadWatch, kept so a wait costs no loop lookup (get_running_loop
+        # The connection's ReadWatch, kept so a wait costs no loop lookup (get_running_loop
         # asks the kernel for the pid each time).
         self._watch = None
 
     def __getattr__(self, name):
         return getattr(self._blocking, name)
 
-    async def receive_message(self, _end=None):
-        """The next message: str, bytes, or None once the peer's Close came (answered).
+    async def receive_message(self):
+        """The next message: str, bytes, or None once the peer's Close came (answered)."""
+        return await _native.Receive(self)
 
-        ``_end``: raised instead of returning None (``async for`` takes this coroutine
-        itself, one frame less per message)."""
+    # What _native.Receive hands over when the next message is not simply buffered or a wait
+    # for readability away.
+
+    async def _receive_engine(self, _end):
+        """EOF, another reader busy, a parked receive, TLS: the engine's own receive."""
+        self._streak = 0
+        message = await self._receive_waiting()
+        if message is None and _end is not None:
+            raise _end
+        return message
+
+    async def _control(self, frame):
+        """A control frame received: processed as the blocking stream does. True: the Close."""
+        opcode, payload = frame
         stream = self._blocking
-        while True:
-            if self._streak >= _FAST_STREAK:
-                self._streak = 0
-                await asyncio.sleep(0)
-            got = None if self._parked is not None else stream._receive_nowait()
-            if got is None:
-                if self._parked is None:
-                    # Read what the socket has, or wait for it, and parse again.
-                    filled = self._connection._fill_nowait()
-                    if filled > 0:
-                        continue
-                    if filled == -1:
-                        self._streak = 0
-                        watch = self._watch
-                        if watch is None or watch is not _read_watches.get(watch.fd):
-                            loop = asyncio.get_running_loop()
-                            watch = self._watch = _read_watch(loop, self._connection._fd)
-                        await watch.wait()
-                        continue
-                # EOF, another reader busy, a parked receive, TLS: the engine's own receive.
-                self._streak = 0
-                message = await self._receive_waiting()
-                if message is None and _end is not None:
-                    raise _end
-                return message
-            if type(got) is not tuple:
-                self._streak += 1
-                return got
-            opcode, payload = got
-            if opcode == common.OPCODE_CLOSE:
-                await self._run(stream._process_close_message, payload)
-                if _end is not None:
-                    raise _end
-                return None
-            if opcode == common.OPCODE_PING:
-                await self._run(stream._process_ping_message, payload)
-            else:
-                await self._run(stream._process_pong_message, payload)
+        if opcode == common.OPCODE_CLOSE:
+            await self._run(stream._process_close_message, payload)
+            return True
+        if opcode == common.OPCODE_PING:
+            await self._run(stream._process_ping_message, payload)
+        else:
+            await self._run(stream._process_pong_message, payload)
+        return False
+
+    def _new_watch(self):
+        watch = self._watch = _read_watch(asyncio.get_running_loop(), self._connection._fd)
+        return watch
 
     async def _receive_waiting(self):
         # The engine's receive runs as a task (bridged, or on the receiving thread for TLS):
@@ -460,7 +402,8 @@ class AsyncStream:
         return self
 
     def __anext__(self):
-        return self.receive_message(StopAsyncIteration)
+        # The awaitable itself, no coroutine frame: it raises StopAsyncIteration at the Close.
+        return _native.Receive(self, StopAsyncIteration)
 
 
 class AsyncConnection:

@@ -5,7 +5,7 @@ Exceptions raised by the native code are the upstream-named classes defined in
 ``pywebsocket3._stream_exceptions`` (and ``handshake.base`` for handshake errors).
 """
 
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 __version__: str
 
@@ -152,6 +152,42 @@ class Connection:
 
     def _release(self) -> None:
         """Close the descriptor now (the hub and the asyncio loop, once done naming it)."""
+
+class ReadWatch:
+    """The readability of one connection served on an asyncio loop (``pywebsocket3._aio``):
+    its reader callback stays registered while the connection keeps being waited for."""
+
+    def __init__(self, event_loop: Any, fd: int) -> None: ...
+    @property
+    def event_loop(self) -> Any: ...
+    @property
+    def fd(self) -> int: ...
+    def wait(self) -> Any:
+        """A future of the loop, done once the socket is readable or the watch is closed."""
+
+    def _fire(self) -> None:
+        """The loop's reader callback."""
+
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def waiting(self) -> int:
+        """Futures still held (a cancelled wait is dropped by the next wait)."""
+
+    def close(self) -> None:
+        """Takes the reader off and wakes whoever still waits; later waits return at once."""
+
+class Receive:
+    """One ``await`` of an async stream's next message (``_aio.AsyncStream``): the common case
+    runs natively; a control frame, EOF or a parked receive is handed to the stream's
+    ``_control`` / ``_receive_engine`` coroutines, which this awaitable drives."""
+
+    def __init__(self, stream: Any, end: Optional[type] = None) -> None: ...
+    def __await__(self) -> Receive: ...
+    def __next__(self) -> Any: ...
+    def send(self, value: Any) -> Any: ...
+    def throw(self, error: Any, value: Any = None, traceback: Any = None) -> Any: ...
+    def close(self) -> None: ...
 
 class RequestHead:
     """The parsed HTTP request head of a request routed to a WebSocket handler."""

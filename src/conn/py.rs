@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 
-use super::{ConnIo, Fill, Waiter};
+use super::{ConnIo, Waiter};
 use std::io;
 
 #[pyclass(frozen, module = "pywebsocket3._native")]
@@ -112,17 +112,6 @@ impl Connection {
     #[getter]
     fn _is_async(&self) -> bool {
         self.io.is_cooperative()
-    }
-
-    /// Reads what the socket holds without waiting (see `conn::nowait`): the bytes read
-    /// (0 at EOF), -1 when there is nothing yet, -2 when another reader is busy (or this is
-    /// not a loop connection): then the caller takes the engine's own (bridged) receive.
-    fn _fill_nowait(&self) -> PyResult<i64> {
-        Ok(match self.io.fill_nowait()? {
-            Fill::Read(n) => n as i64,
-            Fill::WouldBlock => -1,
-            Fill::Busy => -2,
-        })
     }
 
     /// Writes the bytes a non-waiting send left held (see `conn::nowait`).

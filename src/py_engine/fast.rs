@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use pyo3::prelude::*;
 
 use super::{Engine, HOLD_PAYLOAD, NO_OPCODE};
-use crate::conn::WriteNow;
+use crate::conn::{Fill, WriteNow};
 use crate::engine::{Event, Sender};
 use crate::py_io::{to_py_result, Transport, Writer};
 
@@ -101,6 +101,15 @@ impl Engine {
 
 impl Engine {
     /// `receive_buffered` as `(opcode, payload)` for Python (async handlers' fast path).
+    /// For async handlers: what the socket holds, read without waiting (`ConnIo::fill_nowait`);
+    /// `Busy` for a transport that is not a loop connection.
+    pub(super) fn fill_nowait(&self) -> std::io::Result<Fill> {
+        match &self.transport {
+            Transport::Native(io) => io.fill_nowait(),
+            Transport::Python(_) => Ok(Fill::Busy),
+        }
+    }
+
     pub(super) fn receive_buffered_py<'py>(
         &self,
         py: Python<'py>,

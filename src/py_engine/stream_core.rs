@@ -15,11 +15,21 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 
 use super::{Engine, NO_OPCODE};
-use crate::conn::WriteNow;
+use crate::conn::{Fill, WriteNow};
 use crate::error::{
     BadOperationException, InvalidFrameException, InvalidUTF8Exception, UnsupportedFrameException,
 };
 use crate::frame::{OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG};
+
+/// What `StreamCore::receive_ready` found.
+pub(crate) enum Ready<'py> {
+    /// A data message (str or bytes), or a control frame's `(opcode, payload)`.
+    Got(Bound<'py, PyAny>),
+    /// Nothing yet: wait for the socket to become readable.
+    Wait,
+    /// EOF, another reader busy, a large frame, TLS: the engine's own receive takes over.
+    Engine,
+}
 
 #[pyclass(subclass, frozen, module = "pywebsocket3._native")]
 pub struct StreamCore {
@@ -29,6 +39,42 @@ pub struct StreamCore {
 }
 
 impl StreamCore {
+    /// For async handlers (`pywebsocket3._aio`): a data message already buffered (str or
+    /// bytes), a control frame's `(opcode, payload)` for the caller to process, or None when
+    /// nothing whole is buffered. Never waits and makes no syscall.
+    fn receive_nowait<'py>(slf: &Bound<'py, Self>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let py = slf.py();
+        let core = slf.get();
+        let engine = core.engine()?;
+        let request = receivable_request(slf)?;
+        let (opcode, payload) = match engine.receive_buffered_py(py) {
+            None => return Ok(None),
+            Some(Ok(event)) => event,
+            Some(Err(err)) => return Err(receive_failed(py, engine, &request, err)),
+        };
+        core.original_opcode.store(opcode, Ordering::Relaxed);
+        if opcode <= OPCODE_BINARY {
+            return Ok(Some(payload));
+        }
+        Ok(Some((opcode, payload).into_pyobject(py)?.into_any()))
+    }
+
+    /// For async handlers (`py_aio::Receive`), the receive of the common case in one call: a
+    /// message already buffered, else what the socket holds is read (without waiting) and
+    /// parsed, as often as it brings bytes.
+    pub(crate) fn receive_ready<'py>(slf: &Bound<'py, Self>) -> PyResult<Ready<'py>> {
+        loop {
+            if let Some(got) = Self::receive_nowait(slf)? {
+                return Ok(Ready::Got(got));
+            }
+            return Ok(match slf.get().engine()?.fill_nowait()? {
+                Fill::Read(n) if n > 0 => continue,
+                Fill::WouldBlock => Ready::Wait,
+                Fill::Read(_) | Fill::Busy => Ready::Engine,
+            });
+        }
+    }
+
     fn engine(&self) -> PyResult<&Engine> {
         self.engine
             .get()
@@ -96,26 +142,6 @@ impl StreamCore {
             };
             slf.call_method1(hook, (payload,))?;
         }
-    }
-
-    /// For async handlers (`pywebsocket3._aio`): a data message already buffered (str or
-    /// bytes), a control frame's `(opcode, payload)` for the caller to process, or None when
-    /// nothing whole is buffered. Never waits and makes no syscall.
-    fn _receive_nowait<'py>(slf: &Bound<'py, Self>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let py = slf.py();
-        let core = slf.get();
-        let engine = core.engine()?;
-        let request = receivable_request(slf)?;
-        let (opcode, payload) = match engine.receive_buffered_py(py) {
-            None => return Ok(None),
-            Some(Ok(event)) => event,
-            Some(Err(err)) => return Err(receive_failed(py, engine, &request, err)),
-        };
-        core.original_opcode.store(opcode, Ordering::Relaxed);
-        if opcode <= OPCODE_BINARY {
-            return Ok(Some(payload));
-        }
-        Ok(Some((opcode, payload).into_pyobject(py)?.into_any()))
     }
 
     /// For async handlers: sends without waiting. 0: not sent (take the slow path), 1: sent,
