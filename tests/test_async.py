@@ -62,6 +62,8 @@ def test_handler_runs_as_a_task_with_contextvars_and_timeouts(async_server):
         "same_task": True,
         "contextvar": "/context",
         "timed_out": True,
+        "iteration_timed_out": True,
+        "still_current": True,
         "thread": "pywebsocket3-asyncio",
         "stream": "AsyncStream",
     }
