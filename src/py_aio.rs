@@ -3,12 +3,13 @@
 //! and `async for` await) and `ReadWatch` (the socket's readability, which the loop's selector
 //! reports straight to `_fire`). Everything here runs on the loop's thread.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use pyo3::exceptions::PyStopIteration;
+use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyType;
+use pyo3::types::{PyTuple, PyType};
 
 use crate::py_engine::{Ready, StreamCore};
 
@@ -41,15 +42,26 @@ impl ReadWatch {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Completes every waiter's future; called without the lock held.
+    /// Completes every waiter's future (one that fails does not keep the others waiting: the
+    /// first error is raised once all were tried); called without the lock held.
     fn wake(py: Python<'_>, waiters: Vec<Py<PyAny>>) -> PyResult<()> {
+        let mut first_error = None;
         for future in waiters {
             let future = future.bind(py);
-            if !future.call_method0(intern!(py, "done"))?.is_truthy()? {
-                future.call_method1(intern!(py, "set_result"), (py.None(),))?;
+            let woken = future
+                .call_method0(intern!(py, "done"))
+                .and_then(|done| done.is_truthy())
+                .and_then(|done| match done {
+                    true => Ok(()),
+                    false => future
+                        .call_method1(intern!(py, "set_result"), (py.None(),))
+                        .map(drop),
+                });
+            if let Err(err) = woken {
+                first_error.get_or_insert(err);
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 }
 
@@ -162,11 +174,12 @@ impl ReadWatch {
             let registered = std::mem::replace(&mut state.registered, false);
             (registered, std::mem::take(&mut state.waiters))
         };
+        let woken = Self::wake(py, waiters);
         if registered {
             let remove = intern!(py, "remove_reader");
             this.event_loop.bind(py).call_method1(remove, (this.fd,))?;
         }
-        Self::wake(py, waiters)
+        woken
     }
 }
 
@@ -180,6 +193,8 @@ pub struct Receive {
     /// Raised instead of returning None at the Close (`StopAsyncIteration` for `async for`).
     end: Option<Py<PyType>>,
     delegate: Mutex<Option<(Py<PyAny>, Delegate)>>,
+    /// It returned or raised: awaiting it again is an error, as for a coroutine.
+    finished: AtomicBool,
 }
 
 #[derive(Clone, Copy)]
@@ -196,6 +211,9 @@ enum Step {
     Yield(Py<PyAny>),
     /// The message (None at the Close).
     Done(Py<PyAny>),
+    /// A control frame was processed: look for the next message (a loop, not a recursion, so
+    /// a run of control frames cannot grow the native stack).
+    Again,
 }
 
 impl Receive {
@@ -233,7 +251,7 @@ impl Receive {
             Delegate::Control if result.is_truthy()? => {
                 slf.get().finish(py, py.None().into_bound(py))
             }
-            Delegate::Control => Self::advance(slf),
+            Delegate::Control => Ok(Step::Again),
         }
     }
 
@@ -279,7 +297,9 @@ impl Receive {
         let blocking = stream.getattr(intern!(py, "_blocking"))?;
         let core = blocking.cast::<StreamCore>()?;
         match StreamCore::receive_ready(core)? {
-            Ready::Got(got) if got.is_instance_of::<pyo3::types::PyTuple>() => {
+            Ready::Got(got) if got.is_instance_of::<PyTuple>() => {
+                // Counted too: a flood of pings lets the other tasks run.
+                stream.setattr(streak_name, streak + 1)?;
                 let coroutine = stream.call_method1(intern!(py, "_control"), (got,))?;
                 Self::hand_over(slf, coroutine, Delegate::Control)
             }
@@ -306,21 +326,44 @@ impl Receive {
         }
     }
 
-    /// `send(value)` / `__next__`: one step; a yield goes to the task, the end is StopIteration.
+    /// Runs from `first` until something goes to the task: a yield is returned, the end is
+    /// StopIteration (or the error), after which the awaitable is finished.
+    fn run(slf: &Bound<'_, Self>, first: PyResult<Step>) -> PyResult<Py<PyAny>> {
+        let mut step = first;
+        loop {
+            match step {
+                Ok(Step::Yield(yielded)) => return Ok(yielded),
+                Ok(Step::Again) => step = Self::advance(slf),
+                Ok(Step::Done(message)) => {
+                    slf.get().finished.store(true, Ordering::Relaxed);
+                    return Err(PyStopIteration::new_err((message,)));
+                }
+                Err(err) => {
+                    slf.get().finished.store(true, Ordering::Relaxed);
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    /// `send(value)` / `__next__`.
     fn step(slf: &Bound<'_, Self>, value: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
-        let step = match slf.get().delegate(py) {
-            Some((coroutine, kind)) => {
-                let coroutine = coroutine.into_bound(py);
-                let resumed = coroutine.call_method1(intern!(py, "send"), (value,));
-                Self::resume(slf, kind, resumed)?
-            }
-            None => Self::advance(slf)?,
-        };
-        match step {
-            Step::Yield(yielded) => Ok(yielded),
-            Step::Done(message) => Err(PyStopIteration::new_err((message,))),
+        if slf.get().finished.load(Ordering::Relaxed) {
+            return Err(PyRuntimeError::new_err(
+                "cannot reuse already awaited receive",
+            ));
         }
+        let first = match slf.get().delegate(py) {
+            Some((coroutine, kind)) => {
+                let resumed = coroutine
+                    .bind(py)
+                    .call_method1(intern!(py, "send"), (value,));
+                Self::resume(slf, kind, resumed)
+            }
+            None => Self::advance(slf),
+        };
+        Self::run(slf, first)
     }
 }
 
@@ -333,6 +376,7 @@ impl Receive {
             stream,
             end,
             delegate: Mutex::new(None),
+            finished: AtomicBool::new(false),
         }
     }
 
@@ -349,27 +393,18 @@ impl Receive {
     }
 
     /// An exception thrown in by the task (a cancellation): into the delegate if there is
-    /// one, else raised here, where the wait for readability was.
-    #[pyo3(signature = (error, value=None, _traceback=None))]
-    fn throw(
-        slf: &Bound<'_, Self>,
-        error: Bound<'_, PyAny>,
-        value: Option<Bound<'_, PyAny>>,
-        _traceback: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
+    /// one (with the arguments as given), else raised here, where the wait for readability was.
+    #[pyo3(signature = (*args))]
+    fn throw(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
-        let Some((coroutine, kind)) = slf.get().delegate(py) else {
-            return Err(as_error(error, value)?);
+        let thrown = match slf.get().delegate(py) {
+            Some((coroutine, kind)) => {
+                let thrown = coroutine.bind(py).call_method1(intern!(py, "throw"), args);
+                Self::resume(slf, kind, thrown)
+            }
+            None => Err(as_error(args)?),
         };
-        let coroutine = coroutine.into_bound(py);
-        let thrown = match value {
-            Some(value) => coroutine.call_method1(intern!(py, "throw"), (error, value)),
-            None => coroutine.call_method1(intern!(py, "throw"), (error,)),
-        };
-        match Self::resume(slf, kind, thrown)? {
-            Step::Yield(yielded) => Ok(yielded),
-            Step::Done(message) => Err(PyStopIteration::new_err((message,))),
-        }
+        Self::run(slf, thrown)
     }
 
     fn close(slf: &Bound<'_, Self>) -> PyResult<()> {
@@ -382,14 +417,27 @@ impl Receive {
     }
 }
 
-/// `throw`'s arguments as the exception they name.
-fn as_error(error: Bound<'_, PyAny>, value: Option<Bound<'_, PyAny>>) -> PyResult<PyErr> {
-    if error.is_instance_of::<PyType>() {
-        let instance = match value {
-            Some(value) if !value.is_none() => error.call1((value,))?,
-            _ => error.call0()?,
-        };
-        return Ok(PyErr::from_value(instance));
+/// `throw(type[, value[, traceback]])` or `throw(exception)`: the exception they name, as
+/// CPython's generators take them.
+fn as_error(args: &Bound<'_, PyTuple>) -> PyResult<PyErr> {
+    let first = args.get_item(0)?;
+    let value = args.get_item(1).ok().filter(|value| !value.is_none());
+    let error = if !first.is_instance_of::<PyType>() {
+        first
+    } else {
+        match value {
+            Some(value) if value.is_instance(&first)? => value,
+            Some(value) => first.call1((value,))?,
+            None => first.call0()?,
+        }
+    };
+    if let Ok(traceback) = args.get_item(2) {
+        if !traceback.is_none() {
+            let with_traceback = intern!(args.py(), "with_traceback");
+            return Ok(PyErr::from_value(
+                error.call_method1(with_traceback, (traceback,))?,
+            ));
+        }
     }
     Ok(PyErr::from_value(error))
 }

@@ -418,3 +418,33 @@ def test_kept_bridges_hold_nothing_of_their_last_job():
         return [ref() for ref in refs]
 
     assert asyncio.run(main()) == [None, None]
+
+
+def test_the_native_receive_takes_throw_as_generators_do_and_is_awaited_once():
+    # What an exception thrown into a waiting receive becomes (a task passes one instance;
+    # other drivers may pass type, value and traceback), and a finished receive cannot be
+    # resumed, as a finished coroutine cannot.
+    from pywebsocket3 import _native
+
+    def thrown(*args):
+        receive = _native.Receive(object())
+        with pytest.raises(BaseException) as raised:
+            receive.throw(*args)
+        with pytest.raises(RuntimeError, match="cannot reuse already awaited receive"):
+            receive.send(None)
+        return raised.value
+
+    cancel = asyncio.CancelledError("cancelled while waiting")
+    assert thrown(cancel) is cancel
+    assert repr(thrown(ValueError, "given")) == "ValueError('given')"
+    instance = KeyError("as is")
+    assert thrown(KeyError, instance) is instance
+    try:
+        raise OSError("with its traceback")
+    except OSError as error:
+        traceback = error.__traceback__
+    chain, link = [], thrown(OSError, OSError("x"), traceback).__traceback__
+    while link is not None:
+        chain.append(link)
+        link = link.tb_next
+    assert traceback in chain

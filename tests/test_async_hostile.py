@@ -7,7 +7,16 @@ import threading
 import time
 
 import pytest
-from conftest import OP_BINARY, OP_CLOSE, OP_TEXT, TESTS_DIR, build_frame, close_payload, open_ws
+from conftest import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PONG,
+    OP_TEXT,
+    TESTS_DIR,
+    build_frame,
+    close_payload,
+    open_ws,
+)
 
 ASYNC_HANDLERS = TESTS_DIR / "fixtures" / "async_handlers"
 
@@ -101,6 +110,20 @@ def test_a_receive_timed_out_in_the_middle_of_a_frame_still_closes(server):
     while _status(server.port, "park") == "closing" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _status(server.port, "park") == "close raised ConnectionTerminatedException"
+    _assert_loop_serves(server.port)
+
+
+def test_a_flood_of_control_frames_is_processed_in_a_loop_not_on_the_stack(server):
+    # 200,000 unsolicited pongs (legal, and each one handed to the stream's _control) sent in
+    # one go, then a message: the receive works through them without growing the native stack
+    # and lets the other tasks run on the way.
+    flood = build_frame(OP_PONG, b"") * 200_000 + build_frame(OP_TEXT, b"after the pongs")
+    with open_ws(server.port, "/echo") as conn:
+        conn.sock.settimeout(60)
+        conn.send(flood)
+        _assert_loop_serves(server.port)
+        assert conn.recv_frame().payload == b"after the pongs"
+    assert server.proc.poll() is None
     _assert_loop_serves(server.port)
 
 

@@ -354,7 +354,8 @@ class AsyncStream:
         try:
             return await asyncio.shield(pending)
         except asyncio.CancelledError:
-            if not pending.done():
+            # Parked even when it finished just as the cancel came: its message is the next.
+            if not pending.cancelled():
                 self._parked = pending
             raise
 
