@@ -239,13 +239,32 @@ def test_signal_while_starting_stops_cleanly(docroot, tmp_path, workers):
     assert "Signal %d: shutting down" % signal.SIGTERM in err
 
 
+def _stop_process(pid):
+    """SIGSTOP, and wait until every thread is stopped: kill() returns before that, and on a
+    VM a thread of the process ran on long enough to accept the next connection itself."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        states = []
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                stat = open("/proc/%d/task/%s/stat" % (pid, tid)).read()
+            except FileNotFoundError:
+                continue
+            states.append(stat.rsplit(")", 1)[1].split()[0])
+        if states and all(state in "tT" for state in states):
+            return
+        time.sleep(0.005)
+    raise AssertionError("process %d did not stop: %r" % (pid, states))
+
+
 def test_workers_share_the_port(launch):
     proc, port, _ = launch(COMMANDS["module"], "--workers", "2", "--log-level", "info")
     # The kernel may give every connection to one process, so stop the one that
     # answered: the shared listening socket must then be served by the other.
     with connect("ws://127.0.0.1:%d/pid" % port) as ws:
         first = int(ws.recv())
-    os.kill(first, signal.SIGSTOP)
+    _stop_process(first)
     try:
         with connect("ws://127.0.0.1:%d/pid" % port, open_timeout=10) as ws:
             second = int(ws.recv())
