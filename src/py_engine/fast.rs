@@ -100,7 +100,6 @@ impl Engine {
 }
 
 impl Engine {
-    /// `receive_buffered` as `(opcode, payload)` for Python (async handlers' fast path).
     /// For async handlers: what the socket holds, read without waiting (`ConnIo::fill_nowait`);
     /// `Busy` for a transport that is not a loop connection.
     pub(super) fn fill_nowait(&self) -> std::io::Result<Fill> {
@@ -110,6 +109,7 @@ impl Engine {
         }
     }
 
+    /// `receive_buffered` as `(opcode, payload)` for Python (async handlers' fast path).
     pub(super) fn receive_buffered_py<'py>(
         &self,
         py: Python<'py>,

@@ -39,35 +39,29 @@ pub struct StreamCore {
 }
 
 impl StreamCore {
-    /// For async handlers (`pywebsocket3._aio`): a data message already buffered (str or
-    /// bytes), a control frame's `(opcode, payload)` for the caller to process, or None when
-    /// nothing whole is buffered. Never waits and makes no syscall.
-    fn receive_nowait<'py>(slf: &Bound<'py, Self>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    /// For async handlers (`py_aio::Receive`), the receive of the common case in one call: a
+    /// message already buffered (str or bytes, or a control frame's `(opcode, payload)` for the
+    /// caller to process), else what the socket holds is read (without waiting) and parsed, as
+    /// often as it brings bytes. The request is checked once: nothing here can end the peer's
+    /// side between two reads.
+    pub(crate) fn receive_ready<'py>(slf: &Bound<'py, Self>) -> PyResult<Ready<'py>> {
         let py = slf.py();
         let core = slf.get();
         let engine = core.engine()?;
         let request = receivable_request(slf)?;
-        let (opcode, payload) = match engine.receive_buffered_py(py) {
-            None => return Ok(None),
-            Some(Ok(event)) => event,
-            Some(Err(err)) => return Err(receive_failed(py, engine, &request, err)),
-        };
-        core.original_opcode.store(opcode, Ordering::Relaxed);
-        if opcode <= OPCODE_BINARY {
-            return Ok(Some(payload));
-        }
-        Ok(Some((opcode, payload).into_pyobject(py)?.into_any()))
-    }
-
-    /// For async handlers (`py_aio::Receive`), the receive of the common case in one call: a
-    /// message already buffered, else what the socket holds is read (without waiting) and
-    /// parsed, as often as it brings bytes.
-    pub(crate) fn receive_ready<'py>(slf: &Bound<'py, Self>) -> PyResult<Ready<'py>> {
         loop {
-            if let Some(got) = Self::receive_nowait(slf)? {
-                return Ok(Ready::Got(got));
+            match engine.receive_buffered_py(py) {
+                Some(Ok((opcode, payload))) => {
+                    core.original_opcode.store(opcode, Ordering::Relaxed);
+                    if opcode <= OPCODE_BINARY {
+                        return Ok(Ready::Got(payload));
+                    }
+                    return Ok(Ready::Got((opcode, payload).into_pyobject(py)?.into_any()));
+                }
+                Some(Err(err)) => return Err(receive_failed(py, engine, &request, err)),
+                None => {}
             }
-            return Ok(match slf.get().engine()?.fill_nowait()? {
+            return Ok(match engine.fill_nowait()? {
                 Fill::Read(n) if n > 0 => continue,
                 Fill::WouldBlock => Ready::Wait,
                 Fill::Read(_) | Fill::Busy => Ready::Engine,
