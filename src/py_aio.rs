@@ -275,18 +275,26 @@ impl Receive {
         Self::resume(slf, kind, resumed)
     }
 
+    /// Hands over to the stream's `_receive_engine` (which also resets the streak).
+    fn engine_receive(slf: &Bound<'_, Self>) -> PyResult<Step> {
+        let py = slf.py();
+        let this = slf.get();
+        let end = match &this.end {
+            Some(end) => end.bind(py).clone().into_any(),
+            None => py.None().into_bound(py),
+        };
+        let receive_engine = intern!(py, "_receive_engine");
+        let coroutine = this.stream.bind(py).call_method1(receive_engine, (end,))?;
+        Self::hand_over(slf, coroutine, Delegate::Message)
+    }
+
     /// The common case, from the top.
     fn advance(slf: &Bound<'_, Self>) -> PyResult<Step> {
         let py = slf.py();
         let this = slf.get();
         let stream = this.stream.bind(py);
-        let end = match &this.end {
-            Some(end) => end.bind(py).clone().into_any(),
-            None => py.None().into_bound(py),
-        };
         if !stream.getattr(intern!(py, "_parked"))?.is_none() {
-            let coroutine = stream.call_method1(intern!(py, "_receive_engine"), (end,))?;
-            return Self::hand_over(slf, coroutine, Delegate::Message);
+            return Self::engine_receive(slf);
         }
         let streak_name = intern!(py, "_streak");
         let streak: u32 = stream.getattr(streak_name)?.extract()?;
@@ -318,11 +326,7 @@ impl Receive {
                 future.setattr(intern!(py, "_asyncio_future_blocking"), true)?;
                 Ok(Step::Yield(future.unbind()))
             }
-            Ready::Engine => {
-                stream.setattr(streak_name, 0)?;
-                let coroutine = stream.call_method1(intern!(py, "_receive_engine"), (end,))?;
-                Self::hand_over(slf, coroutine, Delegate::Message)
-            }
+            Ready::Engine => Self::engine_receive(slf),
         }
     }
 
